@@ -1,0 +1,87 @@
+"""Losses and evaluation (paper Sec. 2.2, 6; Eq. 6-7).
+
+- loss: ``1/2 E[(y_hat - y_t)^2]``;
+- adjusted loss: the loss minus the oracle's (ridge with the true ``sigma_tau``) on the same sequences;
+- per-variance profile: adjusted loss at each of a grid of fixed noise levels (Fig. 2, 3, 7);
+- per-layer readout: a :class:`lintx.model.Model` predicts after every layer, so each function here returns
+  one value per layer for a model (Fig. 5, 7) and a scalar for a baseline.
+
+A predictor is a pytree callable ``tokens (B, n+1, d+1) -> predictions (..., B)``: a ``Model`` or one of the
+baselines of :mod:`lintx.ridge`.
+
+Evaluation sets are deterministic: chunk ``i`` of :data:`EVAL_CHUNK` sequences is drawn with
+``fold_in(key, i)``, so the first ``m`` sequences are the same whatever ``num`` is asked for, and every
+predictor evaluated with the same key sees the same sequences.
+"""
+
+from __future__ import annotations
+
+import functools
+import numbers
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lintx.ridge import oracle_predict
+from lintx.tasks import Fixed, Noise, sample_batch
+
+EVAL_CHUNK = 10_000
+
+
+def loss(y_hat: jax.Array, y: jax.Array) -> jax.Array:
+    """``1/2 mean (y_hat - y)^2`` over the last axis (Eq. 6)."""
+    return 0.5 * jnp.mean((y_hat - y) ** 2, axis=-1)
+
+
+@functools.partial(jax.jit, static_argnames=("noise", "d", "n"))
+def _chunk_errors(predictor, key, noise: Noise, d: int, n: int):
+    """Half squared errors of ``predictor`` and of the oracle on one chunk of sequences."""
+    b = sample_batch(key, noise, EVAL_CHUNK, d, n)
+    err = 0.5 * (predictor(b.tokens) - b.y_query) ** 2
+    err_oracle = 0.5 * (oracle_predict(b.tokens, b.sigma) - b.y_query) ** 2
+    return err, err_oracle
+
+
+def evaluate(predictor, noise: Noise, key: jax.Array, num: int = 100_000, d: int = 10, n: int = 20) -> dict:
+    """Loss, oracle loss and adjusted loss of ``predictor`` on ``num`` sequences of ``noise``.
+
+    Values are ``np.float64`` arrays with the predictor's leading shape (``(L,)`` for a model: the loss
+    of the prediction read after each layer). Sums are accumulated in float64 across chunks.
+    ``adjusted_stderr`` is the standard error of ``adjusted_loss`` over the sequences (the spread another
+    evaluation set of the same size would show); multiply by ``sqrt(num / m)`` for a set of ``m``.
+    """
+    if isinstance(num, bool) or not isinstance(num, numbers.Integral) or num < 1:
+        raise ValueError(f"number of evaluation sequences must be a positive integer, got {num!r}")
+    model_sum, oracle_sum, adjusted_sq = 0.0, 0.0, 0.0
+    for i, start in enumerate(range(0, num, EVAL_CHUNK)):
+        m = min(EVAL_CHUNK, num - start)
+        err, err_oracle = _chunk_errors(predictor, jax.random.fold_in(key, i), noise, d, n)
+        err, err_oracle = np.asarray(err[..., :m], np.float64), np.asarray(err_oracle[:m], np.float64)
+        model_sum = model_sum + err.sum(-1)
+        oracle_sum = oracle_sum + err_oracle.sum()
+        adjusted_sq = adjusted_sq + ((err - err_oracle) ** 2).sum(-1)
+    adjusted = (model_sum - oracle_sum) / num
+    return {
+        "loss": np.asarray(model_sum / num),
+        "oracle_loss": np.asarray(oracle_sum / num),
+        "adjusted_loss": np.asarray(adjusted),
+        "adjusted_stderr": np.sqrt(np.maximum(adjusted_sq / num - adjusted**2, 0.0) / max(num - 1, 1)),
+    }
+
+
+def adjusted_loss(predictor, noise: Noise, key: jax.Array, num: int = 100_000, d: int = 10, n: int = 20) -> np.ndarray:
+    """Adjusted loss: loss minus the oracle's loss on the same sequences (Sec. 6)."""
+    return evaluate(predictor, noise, key, num, d, n)["adjusted_loss"]
+
+
+def variance_profile(
+    predictor, sigmas: Sequence[float], key: jax.Array, num: int = 10_000, d: int = 10, n: int = 20
+) -> np.ndarray:
+    """Adjusted loss at each fixed noise level in ``sigmas``: shape ``(len(sigmas), *leading)``.
+
+    Every sigma uses the same ``key``, so the curves are drawn with common random numbers: the same
+    ``w, x`` and unit noise, scaled by sigma. That makes profiles smooth in sigma.
+    """
+    return np.stack([adjusted_loss(predictor, Fixed(float(s)), key, num, d, n) for s in sigmas])

@@ -1,0 +1,188 @@
+"""Noisy in-context linear regression tasks (paper Sec. 2.2-2.3).
+
+Each sequence tau has its own weight vector ``w ~ N(0, I_d)`` and noise level ``sigma_tau``; its ``n``
+context examples are ``y_i = <w, x_i> + xi_i`` with ``xi_i ~ N(0, sigma_tau^2)``, and the query target
+``y_t = <w, x_t>`` is noiseless. The noise level is drawn from one of three distributions:
+
+- :class:`Uniform` ``sigma_tau ~ U(0, sigma_max)`` (the paper's "mixed noise variance"),
+- :class:`Categorical` ``sigma_tau`` uniform over a finite set such as ``{1, 3}``,
+- :class:`Fixed` one ``sigma`` for every sequence (the per-variance profiles of Fig. 2, 3 and 7).
+
+Tokens are ``e_i = (x_i, y_i)`` for the context and ``e_{n+1} = (x_t, 0)`` for the query, which is last.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from typing import NamedTuple, Union
+
+import jax
+import jax.numpy as jnp
+
+D = 10  # feature dimension of the paper
+N = 20  # context length of the paper
+
+
+def _check_sigma(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Uniform:
+    """``sigma_tau ~ U(0, sigma_max)``: the paper's uniform mixed-noise setting."""
+
+    sigma_max: float
+
+    def __post_init__(self):
+        object.__setattr__(self, "sigma_max", _check_sigma("sigma_max", self.sigma_max))
+
+    def sample(self, key: jax.Array, batch: int) -> jax.Array:
+        return self.sigma_max * jax.random.uniform(key, (batch,))
+
+    @property
+    def mean_sigma2(self) -> float:
+        """``E[sigma_tau^2] = sigma_max^2 / 3``."""
+        return self.sigma_max**2 / 3.0
+
+    @property
+    def support(self) -> tuple[float, float]:
+        """The in-distribution range of sigma (shaded in the per-variance figures)."""
+        return (0.0, self.sigma_max)
+
+    @property
+    def label(self) -> str:
+        """Table 1 column name, e.g. ``u5``."""
+        return f"u{self.sigma_max:g}"
+
+    def to_json(self) -> dict:
+        return {"kind": "uniform", "sigma_max": self.sigma_max}
+
+
+@dataclasses.dataclass(frozen=True)
+class Categorical:
+    """``sigma_tau`` uniform over a finite set of values (paper: ``{1, 3}`` and ``{1, 3, 5}``)."""
+
+    values: tuple[float, ...]
+
+    def __post_init__(self):
+        values = self.values
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+            raise TypeError(f"categorical noise values must be a sequence of numbers, got {values!r}")
+        values = tuple(_check_sigma("categorical noise value", v) for v in values)
+        if not values:
+            raise ValueError("categorical noise needs at least one sigma value, got an empty set")
+        object.__setattr__(self, "values", values)
+
+    def sample(self, key: jax.Array, batch: int) -> jax.Array:
+        idx = jax.random.randint(key, (batch,), 0, len(self.values))
+        return jnp.asarray(self.values, dtype=jnp.float32)[idx]
+
+    @property
+    def mean_sigma2(self) -> float:
+        return sum(v * v for v in self.values) / len(self.values)
+
+    @property
+    def support(self) -> tuple[float, float]:
+        return (min(self.values), max(self.values))
+
+    @property
+    def label(self) -> str:
+        return "c" + "".join(f"{v:g}" for v in self.values)
+
+    def to_json(self) -> dict:
+        return {"kind": "categorical", "values": list(self.values)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Fixed:
+    """One noise level ``sigma`` for every sequence."""
+
+    sigma: float
+
+    def __post_init__(self):
+        object.__setattr__(self, "sigma", _check_sigma("sigma", self.sigma))
+
+    def sample(self, key: jax.Array, batch: int) -> jax.Array:
+        del key
+        return jnp.full((batch,), self.sigma)
+
+    @property
+    def mean_sigma2(self) -> float:
+        return self.sigma**2
+
+    @property
+    def support(self) -> tuple[float, float]:
+        return (self.sigma, self.sigma)
+
+    @property
+    def label(self) -> str:
+        return f"f{self.sigma:g}"
+
+    def to_json(self) -> dict:
+        return {"kind": "fixed", "sigma": self.sigma}
+
+
+Noise = Union[Uniform, Categorical, Fixed]
+NOISE_KINDS = {"uniform": Uniform, "categorical": Categorical, "fixed": Fixed}
+
+
+def noise_from_json(obj) -> Noise:
+    """Inverse of ``Noise.to_json``: ``{"kind": "uniform", "sigma_max": 5}`` and so on."""
+    if not isinstance(obj, dict) or "kind" not in obj:
+        raise ValueError(f"noise must be a dict with a 'kind' key, got {obj!r}")
+    kind = obj["kind"]
+    if kind not in NOISE_KINDS:
+        raise ValueError(f"unknown noise kind {kind!r}; expected one of {sorted(NOISE_KINDS)}")
+    fields = {k: v for k, v in obj.items() if k != "kind"}
+    cls = NOISE_KINDS[kind]
+    expected = {f.name for f in dataclasses.fields(cls)}
+    if set(fields) != expected:
+        raise ValueError(f"{kind} noise needs exactly the keys {sorted(expected)}, got {sorted(fields)}")
+    return cls(**fields)
+
+
+def noise_from_label(label: str) -> Noise:
+    """Parse a Table 1 column name: ``u0``..``u7`` (uniform), ``c13``/``c135`` (categorical, one digit
+    per value), ``f2.5`` (fixed)."""
+    if not isinstance(label, str) or len(label) < 2 or label[0] not in "ucf":
+        raise ValueError(f"noise label must look like 'u5', 'c13' or 'f2', got {label!r}")
+    body = label[1:]
+    try:
+        if label[0] == "u":
+            return Uniform(float(body))
+        if label[0] == "f":
+            return Fixed(float(body))
+        return Categorical(tuple(float(c) for c in body))
+    except ValueError as e:
+        raise ValueError(f"cannot parse noise label {label!r}: {e}") from None
+
+
+class Batch(NamedTuple):
+    """A batch of sequences. ``tokens``: ``(B, n+1, d+1)``, query last with label 0."""
+
+    tokens: jax.Array  # (B, n+1, d+1)
+    y_query: jax.Array  # (B,) noiseless query targets <w, x_t>
+    sigma: jax.Array  # (B,) each sequence's noise level
+    w: jax.Array  # (B, d) each sequence's true weights
+
+
+def sample_batch(
+    key: jax.Array, noise: Noise, batch: int, d: int = D, n: int = N, dtype=jnp.float32
+) -> Batch:
+    """Sample ``batch`` sequences (Sec. 2.2). Stateless: the same key gives the same batch."""
+    k_sigma, k_w, k_x, k_xi = jax.random.split(key, 4)
+    sigma = noise.sample(k_sigma, batch).astype(dtype)
+    w = jax.random.normal(k_w, (batch, d), dtype)
+    x = jax.random.normal(k_x, (batch, n + 1, d), dtype)
+    y = jnp.einsum("bnd,bd->bn", x, w)
+    xi = jax.random.normal(k_xi, (batch, n), dtype) * sigma[:, None]
+    labels = jnp.concatenate([y[:, :n] + xi, jnp.zeros((batch, 1), dtype)], axis=1)
+    tokens = jnp.concatenate([x, labels[..., None]], axis=-1)
+    return Batch(tokens=tokens, y_query=y[:, n], sigma=sigma, w=w)

@@ -1,0 +1,54 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lintx.metrics import EVAL_CHUNK, evaluate, loss, variance_profile
+from lintx.model import Model, ModelConfig
+from lintx.ridge import ConstRR, oracle_predict
+from lintx.tasks import Fixed, Uniform, sample_batch
+
+
+def zero_model(layers=2):
+    cfg = ModelConfig("diag", layers)
+    return Model(cfg, {k: jnp.zeros(s) for k, s in cfg.param_shapes().items()})
+
+
+def test_loss_is_half_mse():
+    assert float(loss(jnp.array([1.0, 3.0]), jnp.array([0.0, 0.0]))) == pytest.approx(2.5)
+
+
+def test_zero_model_loss_is_half_signal_variance(key):
+    r = evaluate(zero_model(), Uniform(1), key, 20_000)
+    assert r["loss"].shape == (2,)  # one value per layer
+    np.testing.assert_allclose(r["loss"], 5.0, rtol=0.03)  # 1/2 E[<w, x_t>^2] = d/2
+    np.testing.assert_allclose(r["adjusted_loss"], r["loss"] - r["oracle_loss"])
+
+
+def test_oracle_has_zero_adjusted_loss(key):
+    # ridge with s2 = sigma^2 at fixed sigma is the oracle itself
+    r = evaluate(ConstRR(4.0), Fixed(2.0), key, 5000)
+    assert abs(float(r["adjusted_loss"])) < 1e-6
+
+
+def test_evaluation_set_is_the_same_prefix(key):
+    """The first EVAL_CHUNK sequences do not depend on how many are asked for."""
+    b = sample_batch(jax.random.fold_in(key, 0), Uniform(2), EVAL_CHUNK)
+    direct = 0.5 * np.mean(np.asarray(oracle_predict(b.tokens, b.sigma) - b.y_query, np.float64) ** 2)
+    r = evaluate(ConstRR(1.0), Uniform(2), key, EVAL_CHUNK)
+    assert float(r["oracle_loss"]) == pytest.approx(direct, rel=1e-5)
+    part = evaluate(ConstRR(1.0), Uniform(2), key, 2 * EVAL_CHUNK + 5)
+    assert float(part["oracle_loss"]) != pytest.approx(direct, rel=1e-9)  # more sequences, other mean
+
+
+def test_variance_profile_shape_and_monotone_baseline(key):
+    prof = variance_profile(ConstRR(0.0), [0.0, 1.0, 2.0], key, 2000)
+    assert prof.shape == (3,)
+    assert prof[0] == pytest.approx(0.0, abs=1e-6) and prof[1] < prof[2]
+    assert variance_profile(zero_model(3), [0.5, 1.5], key, 2000).shape == (2, 3)
+
+
+@pytest.mark.parametrize("num", [0, -5, 2.5, True])
+def test_bad_evaluation_size(key, num):
+    with pytest.raises(ValueError, match="positive integer"):
+        evaluate(ConstRR(1.0), Uniform(1), key, num)

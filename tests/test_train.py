@@ -1,0 +1,92 @@
+import dataclasses
+
+import jax
+import numpy as np
+import pytest
+
+from lintx.checkpoint import DivergedError, from_training
+from lintx.metrics import evaluate
+from lintx.model import Model, ModelConfig, w_matrix
+from lintx.tasks import Uniform
+from lintx.train import TrainConfig, train, unstack
+
+D, N = 10, 20
+
+
+@pytest.fixture(scope="module")
+def one_layer_noiseless():
+    cfg, noise = ModelConfig("diag", 1, d=D, n=N), Uniform(0.0)
+    result = train(cfg, noise, TrainConfig(steps=400, batch=2048, lr=3e-2), seeds=(0,))
+    return cfg, noise, result
+
+
+def test_one_layer_diag_reaches_the_closed_form(one_layer_noiseless):
+    """Sec. 6 sanity check: one gradient step with the optimal step size 1/(n+d+1) has adjusted loss
+    d(d+1)/(2(n+d+1)) at sigma = 0 (E[Sigma^2] = n(n+d+1) I for Wishart Sigma)."""
+    cfg, noise, result = one_layer_noiseless
+    assert not result.diverged[0]
+    params = unstack(result, 0)
+    adjusted = evaluate(Model(cfg, params), noise, jax.random.key(2024), 100_000)["adjusted_loss"][-1]
+    closed_form = D * (D + 1) / (2 * (N + D + 1))
+    assert abs(adjusted - closed_form) <= 0.02 * closed_form, f"{adjusted:.4f} vs {closed_form:.4f}"
+    w_yx = w_matrix(cfg, params)[0, 1, 0]  # the only weight a 1-layer model's prediction depends on
+    assert abs(abs(w_yx) - 1 / (N + D + 1)) <= 0.02 / (N + D + 1), f"w_yx = {w_yx}"
+
+
+def test_seeds_are_reproducible_and_distinct():
+    cfg, noise, tc = ModelConfig("gdpp", 2), Uniform(1.0), TrainConfig(steps=30, batch=64, chunk=10)
+    a = train(cfg, noise, tc, seeds=(3, 4))
+    b = train(cfg, noise, tc, seeds=(3, 4))
+    for k in a.params:
+        np.testing.assert_array_equal(a.params[k], b.params[k])
+        assert not np.allclose(a.params[k][0], a.params[k][1])
+    assert a.loss_history.shape == (2, 3)
+
+
+def test_callback_reports_progress():
+    seen = []
+    train(ModelConfig("diag", 1), Uniform(1.0), TrainConfig(steps=25, batch=32, chunk=10), seeds=(0,), callback=lambda s, l: seen.append((s, l.shape)))
+    assert seen == [(10, (1,)), (20, (1,)), (25, (1,))]
+
+
+def test_divergence_is_detected_and_not_saved():
+    cfg, noise = ModelConfig("full", 3), Uniform(5.0)
+    tc = TrainConfig(steps=50, batch=256, lr=10.0, clip=0.0, normalise=False, schedule="constant", chunk=25)
+    result = train(cfg, noise, tc, seeds=(0,))
+    assert result.diverged[0]
+    with pytest.raises(DivergedError, match="diverged"):
+        from_training(cfg, noise, tc, result, 0)
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        (dict(steps=0), "steps"),
+        (dict(lr=-1e-3), "lr"),
+        (dict(lr="1e-3"), "lr"),
+        (dict(schedule="linear"), "schedule"),
+        (dict(dtype="float16"), "dtype"),
+    ],
+)
+def test_bad_train_config(kwargs, words):
+    with pytest.raises(ValueError, match=words):
+        TrainConfig(**kwargs)
+
+
+def test_train_config_is_locked():
+    with pytest.raises(TypeError):
+        TrainConfig(step=10)
+    with pytest.raises(TypeError):
+        dataclasses.replace(TrainConfig(), learning_rate=1.0)
+
+
+def test_float64_needs_x64():
+    if jax.config.jax_enable_x64:
+        pytest.skip("x64 enabled in this session")
+    with pytest.raises(ValueError, match="JAX_ENABLE_X64"):
+        train(ModelConfig("diag", 1), Uniform(1.0), TrainConfig(steps=1, dtype="float64"))
+
+
+def test_bad_seeds():
+    with pytest.raises(ValueError, match="seeds"):
+        train(ModelConfig("diag", 1), Uniform(1.0), TrainConfig(steps=1), seeds=(1, 1))
