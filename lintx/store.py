@@ -1,0 +1,107 @@
+"""The checkpoint cache in ``data/``: find a trained model or train it, keyed by content.
+
+A checkpoint's file name carries a hash of everything that determines it: the model configuration, the
+noise, the training recipe, the seed and :func:`lintx.versions.code_version`. So a changed recipe or
+changed training code looks for a new name and trains anew, while the old file stays (nothing is lost
+and nothing stale is reused). A file that exists under the right name is loaded and verified; if it is
+corrupt that is an error naming it, never a silent retrain over it.
+
+Training a missing model takes an exclusive lock on its name (``fcntl.flock``), then looks again, so
+two processes (``make -j2 figures``) never train or write the same checkpoint twice.
+
+A diverged seed is retried with the learning rate divided by 3, up to twice; what was used is recorded
+in the sidecar (``train``, ``retries``). If it still diverges, :class:`~lintx.checkpoint.DivergedError`
+is raised.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Callable, Iterator, Optional, Sequence
+
+from lintx.checkpoint import Checkpoint, DivergedError, from_training, load, save
+from lintx.model import ModelConfig
+from lintx.profiles import Profile, get_profile
+from lintx.reference import COLUMNS
+from lintx.tasks import Noise, noise_from_label
+from lintx.train import TrainConfig, train
+from lintx.versions import code_version
+
+MAX_RETRIES = 2
+
+
+def recipe_hash(cfg: ModelConfig, noise: Noise, tc: TrainConfig, seed: int) -> str:
+    key = {"model": dataclasses.asdict(cfg), "noise": noise.to_json(), "train": tc.to_json(), "seed": seed, "code": code_version()}
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def checkpoint_path(data_dir, profile: str | Profile, cfg: ModelConfig, noise: Noise, seed: int) -> Path:
+    prof = get_profile(profile) if isinstance(profile, str) else profile
+    tc = prof.recipe(cfg, noise)
+    name = f"{cfg.variant}-L{cfg.layers}-H{cfg.heads}-{noise.label}-s{seed}-{recipe_hash(cfg, noise, tc, seed)}.npz"
+    return Path(data_dir) / prof.name / name
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    lock = path.parent / ".locks" / (path.name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def get_or_train(
+    data_dir,
+    profile: str,
+    cfg: ModelConfig,
+    noise: Noise,
+    seed: int,
+    callback: Optional[Callable[[int, object], None]] = None,
+    log: Optional[Callable[[dict], None]] = None,
+) -> Checkpoint:
+    """The checkpoint of ``(profile, cfg, noise, seed)``: loaded from ``data_dir`` or trained and saved.
+
+    ``log(record)`` receives one dict per model trained (name, seconds, final loss, retries).
+    """
+    prof = get_profile(profile)
+    path = checkpoint_path(data_dir, prof, cfg, noise, seed)
+    if path.exists():
+        return load(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(path):
+        if path.exists():  # trained by another process while we waited
+            return load(path)
+        tc = prof.recipe(cfg, noise)
+        start = time.perf_counter()
+        for retry in range(MAX_RETRIES + 1):
+            result = train(cfg, noise, tc, seeds=(seed,), callback=callback)
+            if not result.diverged[0]:
+                break
+            if retry < MAX_RETRIES:
+                tc = dataclasses.replace(tc, lr=tc.lr / 3)
+        ckpt = from_training(cfg, noise, tc, result, 0)  # raises DivergedError if the last try diverged
+        ckpt = dataclasses.replace(ckpt, meta={**ckpt.meta, "profile": prof.name, "retries": retry})
+        save(path, ckpt)
+        if log is not None:
+            log({"checkpoint": path.name, "profile": prof.name, "seconds": round(time.perf_counter() - start, 2),
+                 "final_loss": ckpt.meta["final_loss"], "retries": retry, "steps": tc.steps})
+        return load(path)
+
+
+def study_grid(depths: Sequence[int] = range(1, 8), columns: Sequence[str] = COLUMNS, variants=("gdpp", "diag", "full"), deep_u5: bool = True):
+    """The (cfg, noise) pairs of the paper's study: Table 1 (depths 1-7, ten noise settings, three
+    variants), plus 8-layer models at ``sigma_max = 5`` for Fig. 5 and 7."""
+    grid = [(ModelConfig(v, L), noise_from_label(c)) for c in columns for L in depths for v in variants]
+    if deep_u5:
+        grid += [(ModelConfig(v, 8), noise_from_label("u5")) for v in variants]
+    return grid

@@ -1,0 +1,120 @@
+"""The checkpoint cache and the grid runner: resumable, never retraining a finished model, never saving a
+diverged one."""
+
+import json
+
+import numpy as np
+import pytest
+
+import lintx.store as store
+from lintx import profiles
+from lintx.__main__ import main
+from lintx.checkpoint import CheckpointError, DivergedError
+from lintx.model import ModelConfig
+from lintx.profiles import Profile
+from lintx.tasks import Uniform
+from lintx.train import TrainConfig, train
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+    prof = Profile("tiny", lambda cfg, noise: TrainConfig(steps=10, batch=32, chunk=10), 1, "test profile")
+    monkeypatch.setitem(profiles.PROFILES, "tiny", prof)
+    return prof
+
+
+@pytest.fixture
+def count_training(monkeypatch):
+    calls = []
+
+    def counting(cfg, noise, tc, seeds, callback=None):
+        calls.append((cfg.variant, cfg.layers, noise.label, seeds))
+        return train(cfg, noise, tc, seeds, callback)
+
+    monkeypatch.setattr(store, "train", counting)
+    return calls
+
+
+def test_finished_model_is_not_retrained(tmp_path, tiny, count_training):
+    cfg, noise = ModelConfig("diag", 1), Uniform(1.0)
+    a = store.get_or_train(tmp_path, "tiny", cfg, noise, 0)
+    b = store.get_or_train(tmp_path, "tiny", cfg, noise, 0)
+    assert len(count_training) == 1
+    np.testing.assert_array_equal(a.P, b.P)
+
+
+def test_changed_code_or_recipe_trains_anew_and_keeps_the_old(tmp_path, tiny, count_training, monkeypatch):
+    cfg, noise = ModelConfig("diag", 1), Uniform(1.0)
+    old = store.checkpoint_path(tmp_path, "tiny", cfg, noise, 0)
+    store.get_or_train(tmp_path, "tiny", cfg, noise, 0)
+    monkeypatch.setattr(store, "code_version", lambda: "changed-code")
+    new = store.checkpoint_path(tmp_path, "tiny", cfg, noise, 0)
+    assert new != old
+    store.get_or_train(tmp_path, "tiny", cfg, noise, 0)
+    assert len(count_training) == 2 and old.exists() and new.exists()
+    monkeypatch.setitem(profiles.PROFILES, "tiny", Profile("tiny", lambda c, n: TrainConfig(steps=12, batch=32), 1, ""))
+    assert store.checkpoint_path(tmp_path, "tiny", cfg, noise, 0) not in (old, new)
+
+
+def test_corrupt_cached_checkpoint_is_an_error_not_a_retrain(tmp_path, tiny, count_training):
+    cfg, noise = ModelConfig("gdpp", 1), Uniform(1.0)
+    store.get_or_train(tmp_path, "tiny", cfg, noise, 0)
+    path = store.checkpoint_path(tmp_path, "tiny", cfg, noise, 0)
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(CheckpointError, match=path.name):
+        store.get_or_train(tmp_path, "tiny", cfg, noise, 0)
+    assert len(count_training) == 1
+
+
+def test_diverged_is_retried_then_refused(tmp_path, monkeypatch):
+    bad = TrainConfig(steps=30, batch=128, lr=30.0, clip=0.0, normalise=False, schedule="constant", chunk=10)
+    monkeypatch.setitem(profiles.PROFILES, "tiny", Profile("tiny", lambda c, n: bad, 1, ""))
+    lrs = []
+    real = store.train
+    monkeypatch.setattr(store, "train", lambda cfg, noise, tc, seeds, callback=None: (lrs.append(tc.lr), real(cfg, noise, tc, seeds))[1])
+    cfg, noise = ModelConfig("full", 3), Uniform(5.0)
+    with pytest.raises(DivergedError):
+        store.get_or_train(tmp_path, "tiny", cfg, noise, 0)
+    assert lrs == pytest.approx([30.0, 10.0, 10.0 / 3])
+    assert not store.checkpoint_path(tmp_path, "tiny", cfg, noise, 0).exists()
+
+
+def test_retry_that_succeeds_is_recorded(tmp_path, tiny, monkeypatch):
+    real, tries = store.train, []
+
+    def flaky(cfg, noise, tc, seeds, callback=None):
+        r = real(cfg, noise, tc, seeds)
+        tries.append(tc.lr)
+        return r._replace(diverged=np.array([len(tries) == 1]))
+
+    monkeypatch.setattr(store, "train", flaky)
+    ck = store.get_or_train(tmp_path, "tiny", ModelConfig("diag", 1), Uniform(1.0), 0)
+    assert ck.meta["retries"] == 1 and ck.meta["train"]["lr"] == pytest.approx(tries[0] / 3)
+
+
+def test_grid_runner_resumes_after_interruption(tmp_path, tiny, monkeypatch, capsys):
+    real, calls = store.train, []
+
+    def interrupted(cfg, noise, tc, seeds, callback=None):
+        calls.append(cfg.layers)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(cfg, noise, tc, seeds)
+
+    monkeypatch.setattr(store, "train", interrupted)
+    argv = ["train", "--profile", "tiny", "--data", str(tmp_path), "--columns", "u1", "--depths", "1-3", "--variants", "diag", "--no-deep-u5"]
+    with pytest.raises(KeyboardInterrupt):
+        main(argv)
+    assert len(list((tmp_path / "tiny").glob("*.npz"))) == 1
+    calls.clear()
+    monkeypatch.setattr(store, "train", lambda cfg, noise, tc, seeds, callback=None: (calls.append(cfg.layers), real(cfg, noise, tc, seeds))[1])
+    assert main(argv) == 0
+    assert calls == [2, 3], "only the models not finished before the interruption are trained"
+    assert len(list((tmp_path / "tiny").glob("*.npz"))) == 3
+    log = [json.loads(line) for line in (tmp_path / "tiny" / "train_log.jsonl").read_text().splitlines()]
+    assert len(log) == 3 and all(r["seconds"] > 0 for r in log)
+
+
+def test_unknown_profile():
+    with pytest.raises(ValueError, match="unknown training profile 'fastest'"):
+        store.checkpoint_path("data", "fastest", ModelConfig("diag", 1), Uniform(1.0), 0)
