@@ -6,7 +6,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test bench clean
+PROFILE ?= fast
+BUILD := build
+# papermill runs from the repository root so the notebooks' data/ and figures/ paths resolve there
+PAPERMILL = $(PY) -m papermill --cwd . -p profile $(PROFILE) --progress-bar
+
+.PHONY: venv test bench clean figures theory data
 
 # The environment is rebuilt when the pins change (pyproject.toml, requirements.lock).
 $(STAMP): pyproject.toml requirements.lock
@@ -22,6 +27,20 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/train_step.py
 
+# Every figure and Table 1. Each notebook trains (and caches in data/) any checkpoint it lacks.
+figures: theory
+
+theory: $(STAMP)
+	@mkdir -p $(BUILD)
+	@echo "== building theory figures (profile $(PROFILE))"; start=$$(date +%s); \
+	$(PAPERMILL) notebooks/theory.ipynb $(BUILD)/theory.ipynb && \
+	echo "== theory figures built in $$(( $$(date +%s) - start )) s"
+
+# Train every missing checkpoint of the study with $(PROFILE) (resumable: rerun to continue).
+data: $(STAMP)
+	$(PY) -m lintx train --profile $(PROFILE) --workers 2
+
+# Build outputs only: never data/ (checkpoints) or figures/ (committed results).
 clean:
-	rm -rf build .pytest_cache
+	rm -rf $(BUILD) .pytest_cache
 	find . -name __pycache__ -prune -not -path './$(VENV)/*' -exec rm -rf {} +

@@ -1,0 +1,54 @@
+"""Every notebook runs through papermill with tiny parameters, writing only into a temporary folder."""
+
+import json
+from pathlib import Path
+
+import papermill as pm
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+TINY = {
+    "theory.ipynb": dict(profile="quick", theory_depth=1, gap_column="u1", columns=["u1"], kappas=[10], eps=1e-3,
+                         n_multiples=[2, 5], ridge_ns=[100, 300], num=16),
+}
+EXPECTED = {
+    "theory.ipynb": ["theory1_implicit_model", "theory2_quadratic_target", "theory3_gdpp_second_order",
+                     "theory4_two_layer_ridge", "theory5a_learned_weights", "theory5b_step_and_shrink"],
+}
+
+
+def run(nb, tmp_path, **params):
+    params = {**TINY[nb.name], "data_dir": str(tmp_path / "data"), "fig_dir": str(tmp_path / "figures"), **params}
+    return pm.execute_notebook(str(nb), str(tmp_path / nb.name), parameters=params, cwd=str(ROOT), progress_bar=False, kernel_name="python3")
+
+
+def test_every_notebook_has_tiny_parameters():
+    assert NOTEBOOKS and {nb.name for nb in NOTEBOOKS} == set(TINY)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_runs_and_writes_its_figures(nb, tmp_path):
+    run(nb, tmp_path)
+    for name in EXPECTED[nb.name]:
+        for ext in ("pdf", "png"):
+            path = tmp_path / "figures" / f"{name}.{ext}"
+            assert path.exists() and path.stat().st_size > 1000, path
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_source_notebooks_are_clean_and_parameterised(nb):
+    cells = json.loads(nb.read_text())["cells"]
+    assert any("parameters" in c.get("metadata", {}).get("tags", []) for c in cells)
+    assert all(not c.get("outputs") and not c.get("execution_count") for c in cells if c["cell_type"] == "code")
+
+
+def test_bad_parameter_stops_with_a_clear_message(tmp_path):
+    nb = ROOT / "notebooks" / "theory.ipynb"
+    with pytest.raises(pm.PapermillExecutionError, match="sigma_max must be a finite number >= 0"):
+        run(nb, tmp_path, gap_column="u-1")
+    with pytest.raises(pm.PapermillExecutionError, match="unknown training profile"):
+        run(nb, tmp_path, profile="fastest")
+    assert not (tmp_path / "data").exists(), "nothing is trained before the parameters are checked"
