@@ -11,7 +11,7 @@ BUILD := build
 # papermill runs from the repository root so the notebooks' data/ and figures/ paths resolve there
 PAPERMILL = $(PY) -m papermill --cwd . -p profile $(PROFILE) --progress-bar
 
-.PHONY: venv test bench clean figures theory data
+.PHONY: venv test bench clean figures theory table1 data
 
 # The environment is rebuilt when the pins change (pyproject.toml, requirements.lock).
 $(STAMP): pyproject.toml requirements.lock
@@ -28,7 +28,13 @@ bench: $(STAMP)
 	$(PY) benchmarks/train_step.py
 
 # Every figure and Table 1. Each notebook trains (and caches in data/) any checkpoint it lacks.
-figures: theory
+figures: theory table1
+
+table1: $(STAMP)
+	@mkdir -p $(BUILD)
+	@echo "== building Table 1 (profile $(PROFILE))"; start=$$(date +%s); \
+	$(PAPERMILL) notebooks/table1.ipynb $(BUILD)/table1.ipynb && \
+	echo "== Table 1 built in $$(( $$(date +%s) - start )) s"
 
 theory: $(STAMP)
 	@mkdir -p $(BUILD)

@@ -92,6 +92,9 @@ def _npz_bytes(arrays: dict) -> bytes:
 def _atomic_write(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # mkstemp's 0600 would hide shared checkpoints from other users
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

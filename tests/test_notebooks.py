@@ -10,10 +10,12 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 TINY = {
+    "table1.ipynb": dict(profile="quick", seeds=[0], num=2000, columns=["u1"], depths=[1]),
     "theory.ipynb": dict(profile="quick", theory_depth=1, gap_column="u1", columns=["u1"], kappas=[10], eps=1e-3,
                          n_multiples=[2, 5], ridge_ns=[100, 300], num=16),
 }
 EXPECTED = {
+    "table1.ipynb": [],
     "theory.ipynb": ["theory1_implicit_model", "theory2_quadratic_target", "theory3_gdpp_second_order",
                      "theory4_two_layer_ridge", "theory5a_learned_weights", "theory5b_step_and_shrink"],
 }
@@ -32,6 +34,10 @@ def test_every_notebook_has_tiny_parameters():
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs_and_writes_its_figures(nb, tmp_path):
     run(nb, tmp_path)
+    if nb.name == "table1.ipynb":
+        text = (tmp_path / "figures" / "table1.md").read_text()
+        assert "| DIAG | 1 |" in text and "| ADARR |" in text
+        assert (tmp_path / "figures" / "table1.csv").read_text().count("\n") == 1 + 3 + 3
     for name in EXPECTED[nb.name]:
         for ext in ("pdf", "png"):
             path = tmp_path / "figures" / f"{name}.{ext}"

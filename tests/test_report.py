@@ -1,0 +1,43 @@
+import pytest
+
+from lintx import profiles, report
+from lintx.model import ModelConfig
+from lintx.profiles import Profile
+from lintx.store import get_or_train
+from lintx.tasks import Uniform
+from lintx.train import TrainConfig
+
+
+def test_tolerance_rule():
+    assert report.tolerance("DIAG", 4, "u5", 0.059) == pytest.approx(1.10 * 0.059 + 0.001)
+    assert report.tolerance("DIAG", 5, "u0", 1.81e-07) == pytest.approx(1.81e-06)
+    assert report.tolerance("DIAG", 3, "u0", 0.013) == pytest.approx(1.10 * 0.013 + 0.001)
+
+
+def test_cache_reuses_and_keys_on_settings(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"x": len(calls)}
+
+    a = report.cached(tmp_path, {"k": 1}, compute)
+    b = report.cached(tmp_path, {"k": 1}, compute)
+    c = report.cached(tmp_path, {"k": 2}, compute)
+    assert a == b == {"x": 1} and c == {"x": 2} and len(calls) == 2
+
+
+def test_table1_reports_found_and_missing_cells(tmp_path, monkeypatch):
+    monkeypatch.setitem(profiles.PROFILES, "tiny", Profile("tiny", lambda c, n: TrainConfig(steps=20, batch=64), 1, ""))
+    get_or_train(tmp_path, "tiny", ModelConfig("diag", 1), Uniform(1.0), 0)
+    rows = report.table1(tmp_path, "tiny", seeds=[0], num=2000, columns=["u1"], depths=[1], tune_num=5000)
+    by = {(r["method"], r["layers"]): r for r in rows}
+    assert by[("DIAG", 1)]["seeds_found"] == 1 and by[("FULL", 1)]["seeds_found"] == 0
+    assert 0 < by[("ADARR", None)]["best"] < by[("CONSTRR", None)]["best"] < 0.05
+    csv_path, md_path = report.write_table1(rows, tmp_path / "out", "tiny", 2000)
+    text = md_path.read_text()
+    assert "| DIAG | 1 |" in text and "- / 1.64" in text and "of 1** trained cells" in text
+    # a second build evaluates nothing new: every evaluation is served from the cache
+    n_cached = len(list((tmp_path / "evals").glob("*.json")))
+    report.table1(tmp_path, "tiny", seeds=[0], num=2000, columns=["u1"], depths=[1], tune_num=5000)
+    assert len(list((tmp_path / "evals").glob("*.json"))) == n_cached
