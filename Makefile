@@ -9,7 +9,9 @@ STAMP := $(VENV)/.installed
 PROFILE ?= fast
 BUILD := build
 # papermill runs from the repository root so the notebooks' data/ and figures/ paths resolve there
-PAPERMILL = $(PY) -m papermill --cwd . -p profile $(PROFILE) --progress-bar
+# extra notebook parameters, e.g. PAPERMILL_ARGS="-p train_missing False"
+PAPERMILL_ARGS ?=
+PAPERMILL = $(PY) -m papermill --cwd . -p profile $(PROFILE) $(PAPERMILL_ARGS) --progress-bar
 
 .PHONY: venv test bench clean figures theory table1 data
 

@@ -33,9 +33,10 @@ def test_lemma_4_3_full_random_weights(heads, seed):
     np.testing.assert_allclose(jnp.einsum("lbi,bi->lb", im.w[1:], x_t), -traj[1:, :, -1, -1], rtol=1e-3, atol=1e-4)
 
 
-@pytest.mark.parametrize("heads", [1, 2])
-def test_lemma_4_3_diag_weights(heads):
-    k1, k2, k3 = jax.random.split(jax.random.key(7), 3)
+@pytest.mark.parametrize("heads", [1, 2, 3])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_lemma_4_3_diag_weights(heads, seed):
+    k1, k2, k3 = jax.random.split(jax.random.key(7 + seed), 3)
     cfg = ModelConfig("diag", 4, heads=heads, d=D, n=N)
     params = {"p": jax.random.normal(k1, (4, heads, 2)), "q": 0.3 / N * jax.random.normal(k2, (4, heads, 2))}
     tokens = sample_batch(k3, Uniform(1), 3, D, N).tokens

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 TINY = {
-    "table1.ipynb": dict(profile="quick", seeds=[0], num=2000, columns=["u1"], depths=[1]),
+    "table1.ipynb": dict(profile="quick", seeds=[0], num=2000, tune_num=5000, columns=["u1"], depths=[1]),
     "theory.ipynb": dict(profile="quick", theory_depth=1, gap_column="u1", columns=["u1"], kappas=[10], eps=1e-3,
                          n_multiples=[2, 5], ridge_ns=[100, 300], num=16),
 }
