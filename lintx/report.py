@@ -158,6 +158,9 @@ def write_table1(rows: list[dict], out_dir, profile: str, num: int) -> tuple[Pat
              f"Model cells: best of the seeds found (count in `table1.csv`). **{sum(r['within'] for r in found)} of {len(found)}** "
              f"trained cells are within tolerance (`1.10 x paper + 0.001`; `u0` at 4+ layers: `10 x paper`); "
              f"{len(models) - len(found)} of {len(models)} cells have no checkpoint yet (`-`). Cells marked **!** are outside tolerance.", "",
+             "Baseline rows are one evaluation on the same sequences as the models. ADARR's squared errors are heavy-tailed: "
+             "one 100,000-sequence set spreads it by about 5%, and its expected value is within 4% of the paper's "
+             "(README, 'Measured agreement'), so an ADARR mark here reflects this evaluation set, not the estimator.", "",
              "| method | L | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
     for m, L in keys:
         vals = []

@@ -37,6 +37,8 @@ MAX_RETRIES = 2
 
 
 def recipe_hash(cfg: ModelConfig, noise: Noise, tc: TrainConfig, seed: int) -> str:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     key = {"model": dataclasses.asdict(cfg), "noise": noise.to_json(), "train": tc.to_json(), "seed": seed, "code": code_version()}
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
 

@@ -57,4 +57,6 @@ def test_bad_parameter_stops_with_a_clear_message(tmp_path):
         run(nb, tmp_path, gap_column="u-1")
     with pytest.raises(pm.PapermillExecutionError, match="unknown training profile"):
         run(nb, tmp_path, profile="fastest")
+    with pytest.raises(pm.PapermillExecutionError, match="list of integers"):
+        run(ROOT / "notebooks" / "table1.ipynb", tmp_path, seeds="[0, 1]")  # what `papermill -p seeds [0,1]` passes
     assert not (tmp_path / "data").exists(), "nothing is trained before the parameters are checked"

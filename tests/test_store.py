@@ -115,6 +115,11 @@ def test_grid_runner_resumes_after_interruption(tmp_path, tiny, monkeypatch, cap
     assert len(log) == 3 and all(r["seconds"] > 0 for r in log)
 
 
+def test_seed_must_be_an_integer():
+    with pytest.raises(ValueError, match="seed must be a non-negative integer, got '0'"):
+        store.checkpoint_path("data", "fast", ModelConfig("diag", 1), Uniform(1.0), "0")
+
+
 def test_unknown_profile():
     with pytest.raises(ValueError, match="unknown training profile 'fastest'"):
         store.checkpoint_path("data", "fastest", ModelConfig("diag", 1), Uniform(1.0), 0)
