@@ -89,7 +89,8 @@ def _npz_bytes(arrays: dict) -> bytes:
     return buf.getvalue()
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a synced temporary file in the same folder and a rename."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         umask = os.umask(0)
@@ -133,8 +134,8 @@ def save(path, ckpt: Checkpoint) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     npz = _npz_bytes({"P": ckpt.P, "Q": ckpt.Q})
     meta = json.dumps(sidecar(ckpt, npz), indent=1, sort_keys=True) + "\n"
-    _atomic_write(path, npz)
-    _atomic_write(sidecar_path(path), meta.encode())
+    atomic_write(path, npz)
+    atomic_write(sidecar_path(path), meta.encode())
     return path
 
 

@@ -15,15 +15,13 @@ import csv
 import hashlib
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import jax
 import numpy as np
 
-from lintx.checkpoint import load
+from lintx.checkpoint import atomic_write, load
 from lintx.metrics import EVAL_CHUNK, evaluate
 from lintx.reference import COLUMNS, paper_table1
 from lintx.ridge import AdaRR, ConstRR, TunedRR, tune_baselines
@@ -40,14 +38,6 @@ def _eval_code() -> str:
     return hashlib.sha256(b"".join((here / m).read_bytes() for m in EVAL_MODULES)).hexdigest()[:16]
 
 
-def _write_json(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, sort_keys=True)
-    os.replace(tmp, path)
-
-
 def cached(cache_dir, key: dict, compute):
     """``compute()`` (a JSON-able dict), cached under a hash of ``key`` plus the evaluation code."""
     key = {**key, "eval_code": _eval_code()}
@@ -58,7 +48,8 @@ def cached(cache_dir, key: dict, compute):
         if stored.get("key") == key:
             return stored["value"]
     value = compute()
-    _write_json(path, {"key": key, "value": value})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, json.dumps({"key": key, "value": value}, sort_keys=True).encode())
     return value
 
 
