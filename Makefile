@@ -13,7 +13,7 @@ BUILD := build
 PAPERMILL_ARGS ?=
 PAPERMILL = $(PY) -m papermill --cwd . -p profile $(PROFILE) $(PAPERMILL_ARGS) --progress-bar
 
-.PHONY: venv test bench clean figures theory table1 data
+.PHONY: venv test bench clean figures theory table1 fig5 data
 
 # The environment is rebuilt when the pins change (pyproject.toml, requirements.lock).
 $(STAMP): pyproject.toml requirements.lock
@@ -30,7 +30,13 @@ bench: $(STAMP)
 	$(PY) benchmarks/train_step.py
 
 # Every figure and Table 1. Each notebook trains (and caches in data/) any checkpoint it lacks.
-figures: theory table1
+figures: theory table1 fig5
+
+fig5: $(STAMP)
+	@mkdir -p $(BUILD)
+	@echo "== building Fig. 5 (profile $(PROFILE))"; start=$$(date +%s); \
+	$(PAPERMILL) notebooks/fig5_layer_readout.ipynb $(BUILD)/fig5_layer_readout.ipynb && \
+	echo "== Fig. 5 built in $$(( $$(date +%s) - start )) s"
 
 table1: $(STAMP)
 	@mkdir -p $(BUILD)

@@ -10,11 +10,13 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 TINY = {
+    "fig5_layer_readout.ipynb": dict(profile="quick", seeds=[0, 1], num=2000, tune_num=5000, depths=[1, 2], variants=["diag"]),
     "table1.ipynb": dict(profile="quick", seeds=[0], num=2000, tune_num=5000, columns=["u1"], depths=[1]),
     "theory.ipynb": dict(profile="quick", theory_depth=1, gap_column="u1", columns=["u1"], kappas=[10], eps=1e-3,
                          n_multiples=[2, 5], ridge_ns=[100, 300], num=16),
 }
 EXPECTED = {
+    "fig5_layer_readout.ipynb": ["fig5_layer_readout"],
     "table1.ipynb": [],
     "theory.ipynb": ["theory1_implicit_model", "theory2_quadratic_target", "theory3_gdpp_second_order",
                      "theory4_two_layer_ridge", "theory5a_learned_weights", "theory5b_step_and_shrink"],
