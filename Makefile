@@ -32,23 +32,16 @@ bench: $(STAMP)
 # Every figure and Table 1. Each notebook trains (and caches in data/) any checkpoint it lacks.
 figures: theory table1 fig5
 
-fig5: $(STAMP)
-	@mkdir -p $(BUILD)
-	@echo "== building Fig. 5 (profile $(PROFILE))"; start=$$(date +%s); \
-	$(PAPERMILL) notebooks/fig5_layer_readout.ipynb $(BUILD)/fig5_layer_readout.ipynb && \
-	echo "== Fig. 5 built in $$(( $$(date +%s) - start )) s"
+# One rule for every notebook target: target -> notebook it executes into $(BUILD)/.
+NOTEBOOK_theory := theory
+NOTEBOOK_table1 := table1
+NOTEBOOK_fig5 := fig5_layer_readout
 
-table1: $(STAMP)
+theory table1 fig5: $(STAMP)
 	@mkdir -p $(BUILD)
-	@echo "== building Table 1 (profile $(PROFILE))"; start=$$(date +%s); \
-	$(PAPERMILL) notebooks/table1.ipynb $(BUILD)/table1.ipynb && \
-	echo "== Table 1 built in $$(( $$(date +%s) - start )) s"
-
-theory: $(STAMP)
-	@mkdir -p $(BUILD)
-	@echo "== building theory figures (profile $(PROFILE))"; start=$$(date +%s); \
-	$(PAPERMILL) notebooks/theory.ipynb $(BUILD)/theory.ipynb && \
-	echo "== theory figures built in $$(( $$(date +%s) - start )) s"
+	@echo "== building $@ (notebooks/$(NOTEBOOK_$@).ipynb, profile $(PROFILE))"; start=$$(date +%s); \
+	$(PAPERMILL) notebooks/$(NOTEBOOK_$@).ipynb $(BUILD)/$(NOTEBOOK_$@).ipynb && \
+	echo "== $@ built in $$(( $$(date +%s) - start )) s"
 
 # Train every missing checkpoint of the study with $(PROFILE) (resumable: rerun to continue).
 data: $(STAMP)
