@@ -13,7 +13,7 @@ BUILD := build
 PAPERMILL_ARGS ?=
 PAPERMILL = $(PY) -m papermill --cwd . -p profile $(PROFILE) $(PAPERMILL_ARGS) --progress-bar
 
-.PHONY: venv test bench clean figures theory table1 fig5 data
+.PHONY: venv test bench clean figures theory table1 fig1 fig2 fig3 fig4 fig5 fig6 fig7 data
 
 # The environment is rebuilt when the pins change (pyproject.toml, requirements.lock).
 $(STAMP): pyproject.toml requirements.lock
@@ -30,14 +30,20 @@ bench: $(STAMP)
 	$(PY) benchmarks/train_step.py
 
 # Every figure and Table 1. Each notebook trains (and caches in data/) any checkpoint it lacks.
-figures: theory table1 fig5
+figures: table1 fig1 fig2 fig3 fig4 fig5 fig6 fig7 theory
 
 # One rule for every notebook target: target -> notebook it executes into $(BUILD)/.
 NOTEBOOK_theory := theory
 NOTEBOOK_table1 := table1
+NOTEBOOK_fig1 := fig1_loss_vs_layers
+NOTEBOOK_fig2 := fig2_variance_profiles
+NOTEBOOK_fig3 := fig3_categorical
+NOTEBOOK_fig4 := fig4_full_weights
 NOTEBOOK_fig5 := fig5_layer_readout
+NOTEBOOK_fig6 := fig6_unadjusted_loss
+NOTEBOOK_fig7 := fig7_layer_profiles
 
-theory table1 fig5: $(STAMP)
+theory table1 fig1 fig2 fig3 fig4 fig5 fig6 fig7: $(STAMP)
 	@mkdir -p $(BUILD)
 	@echo "== building $@ (notebooks/$(NOTEBOOK_$@).ipynb, profile $(PROFILE))"; start=$$(date +%s); \
 	$(PAPERMILL) notebooks/$(NOTEBOOK_$@).ipynb $(BUILD)/$(NOTEBOOK_$@).ipynb && \

@@ -5,7 +5,7 @@
 
 Resumable: finished checkpoints are found by content (see :mod:`lintx.store`) and skipped, so a stop
 loses at most the models in progress. ``--workers N`` runs N processes, each restricted to one XLA
-thread, taking every N-th model (measured fastest on a 2-core CPU). Each trained model appends a line
+thread, taking every N-th (seed, noise setting) group of models (measured fastest on a 2-core CPU). Each trained model appends a line
 (name, seconds, final loss, retries) to ``DATA/PROFILE/train_log.jsonl``.
 """
 
@@ -36,7 +36,18 @@ def _jobs(args):
     seeds = args.seeds if args.seeds is not None else list(range(prof.seeds))
     grid = study_grid(args.depths, args.columns, args.variants, deep_u5=args.deep_u5)
     jobs = [(cfg, noise, s) for s in seeds for cfg, noise in grid]  # seed-major: seed 0 of everything first
+    # shallow and simple first, so a warm start's parent is usually trained before its children
+    order = {"gdpp": 0, "diag": 1, "full": 2}
+    jobs.sort(key=lambda j: (j[2], j[1].label, order[j[0].variant], j[0].layers))
     return prof, jobs
+
+
+def _shard(jobs, i: int, k: int):
+    # one noise setting and seed (all variants and depths) stays in one worker: a warm start's parent
+    # (the shallower model, or the DIAG model a FULL one starts from) is trained by the same process
+    groups = list(dict.fromkeys((s, noise.label) for cfg, noise, s in jobs))
+    mine = {g for n, g in enumerate(groups) if n % k == i}
+    return [j for j in jobs if (j[2], j[1].label) in mine]
 
 
 def _cost(cfg, prof, noise):
@@ -49,7 +60,7 @@ def train_command(args) -> int:
 
     prof, jobs = _jobs(args)
     i, k = args.shard
-    mine = jobs[i::k]
+    mine = _shard(jobs, i, k)
     todo = [j for j in mine if not checkpoint_path(args.data, prof, j[0], j[1], j[2]).exists()]
     log_path = os.path.join(args.data, prof.name, "train_log.jsonl")
     os.makedirs(os.path.dirname(log_path), exist_ok=True)

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lintx.ridge import oracle_predict
-from lintx.tasks import Fixed, Noise, sample_batch
+from lintx.tasks import Batch, Noise, check_sigma, batch_with_sigma, sample_batch
 
 EVAL_CHUNK = 10_000
 
@@ -35,29 +35,37 @@ def loss(y_hat: jax.Array, y: jax.Array) -> jax.Array:
     return 0.5 * jnp.mean((y_hat - y) ** 2, axis=-1)
 
 
-@functools.partial(jax.jit, static_argnames=("noise", "d", "n"))
-def _chunk_errors(predictor, key, noise: Noise, d: int, n: int):
-    """Half squared errors of ``predictor`` and of the oracle on one chunk of sequences."""
-    b = sample_batch(key, noise, EVAL_CHUNK, d, n)
+def _errors(predictor, b: Batch):
+    """Half squared errors of ``predictor`` and of the oracle on a batch."""
     err = 0.5 * (predictor(b.tokens) - b.y_query) ** 2
     err_oracle = 0.5 * (oracle_predict(b.tokens, b.sigma) - b.y_query) ** 2
     return err, err_oracle
 
 
-def evaluate(predictor, noise: Noise, key: jax.Array, num: int = 100_000, d: int = 10, n: int = 20) -> dict:
-    """Loss, oracle loss and adjusted loss of ``predictor`` on ``num`` sequences of ``noise``.
+@functools.partial(jax.jit, static_argnames=("noise", "d", "n"))
+def _chunk_errors(predictor, key, noise: Noise, d: int, n: int):
+    return _errors(predictor, sample_batch(key, noise, EVAL_CHUNK, d, n))
 
-    Values are ``np.float64`` arrays with the predictor's leading shape (``(L,)`` for a model: the loss
-    of the prediction read after each layer). Sums are accumulated in float64 across chunks.
-    ``adjusted_stderr`` is the standard error of ``adjusted_loss`` over the sequences (the spread another
-    evaluation set of the same size would show); multiply by ``sqrt(num / m)`` for a set of ``m``.
-    """
+
+@functools.partial(jax.jit, static_argnames=("d", "n"))
+def _fixed_chunk_errors(predictor, key, sigma, d: int, n: int):
+    """As ``_chunk_errors`` with ``Fixed(sigma)`` noise, but sigma traced: one compile for all sigmas."""
+    sigma = jnp.full((EVAL_CHUNK,), sigma, jnp.float32)
+    return _errors(predictor, batch_with_sigma(jax.random.split(key)[1], sigma, d, n))
+
+
+def _check_num(num) -> int:
     if isinstance(num, bool) or not isinstance(num, numbers.Integral) or num < 1:
         raise ValueError(f"number of evaluation sequences must be a positive integer, got {num!r}")
+    return int(num)
+
+
+def _accumulate(chunk_errors, key: jax.Array, num: int) -> dict:
+    """Loss statistics over ``num`` sequences; chunk ``i`` is ``chunk_errors(fold_in(key, i))``."""
     model_sum, oracle_sum, adjusted_sq = 0.0, 0.0, 0.0
     for i, start in enumerate(range(0, num, EVAL_CHUNK)):
         m = min(EVAL_CHUNK, num - start)
-        err, err_oracle = _chunk_errors(predictor, jax.random.fold_in(key, i), noise, d, n)
+        err, err_oracle = chunk_errors(jax.random.fold_in(key, i))
         err, err_oracle = np.asarray(err[..., :m], np.float64), np.asarray(err_oracle[:m], np.float64)
         model_sum = model_sum + err.sum(-1)
         oracle_sum = oracle_sum + err_oracle.sum()
@@ -71,17 +79,38 @@ def evaluate(predictor, noise: Noise, key: jax.Array, num: int = 100_000, d: int
     }
 
 
+def evaluate(predictor, noise: Noise, key: jax.Array, num: int = 100_000, d: int = 10, n: int = 20) -> dict:
+    """Loss, oracle loss and adjusted loss of ``predictor`` on ``num`` sequences of ``noise``.
+
+    Values are ``np.float64`` arrays with the predictor's leading shape (``(L,)`` for a model: the loss
+    of the prediction read after each layer). Sums are accumulated in float64 across chunks.
+    ``adjusted_stderr`` is the standard error of ``adjusted_loss`` over the sequences (the spread another
+    evaluation set of the same size would show); multiply by ``sqrt(num / m)`` for a set of ``m``.
+    """
+    num = _check_num(num)
+    return _accumulate(lambda k: _chunk_errors(predictor, k, noise, d, n), key, num)
+
+
 def adjusted_loss(predictor, noise: Noise, key: jax.Array, num: int = 100_000, d: int = 10, n: int = 20) -> np.ndarray:
     """Adjusted loss: loss minus the oracle's loss on the same sequences (Sec. 6)."""
     return evaluate(predictor, noise, key, num, d, n)["adjusted_loss"]
 
 
-def variance_profile(
-    predictor, sigmas: Sequence[float], key: jax.Array, num: int = 10_000, d: int = 10, n: int = 20
-) -> np.ndarray:
-    """Adjusted loss at each fixed noise level in ``sigmas``: shape ``(len(sigmas), *leading)``.
+def profile(predictor, sigmas: Sequence[float], key: jax.Array, num: int = 10_000, d: int = 10, n: int = 20) -> dict:
+    """:func:`evaluate` at each fixed noise level in ``sigmas`` (Fig. 2, 3, 6, 7): every value gains a
+    leading axis ``len(sigmas)``. Equals ``evaluate(predictor, Fixed(s), key, num)`` for each ``s``.
 
     Every sigma uses the same ``key``, so the curves are drawn with common random numbers: the same
     ``w, x`` and unit noise, scaled by sigma. That makes profiles smooth in sigma.
     """
-    return np.stack([adjusted_loss(predictor, Fixed(float(s)), key, num, d, n) for s in sigmas])
+    num = _check_num(num)
+    sigmas = [check_sigma("sigma", s) for s in sigmas]
+    rows = [_accumulate(lambda k, s=s: _fixed_chunk_errors(predictor, k, s, d, n), key, num) for s in sigmas]
+    return {name: np.stack([r[name] for r in rows]) for name in rows[0]}
+
+
+def variance_profile(
+    predictor, sigmas: Sequence[float], key: jax.Array, num: int = 10_000, d: int = 10, n: int = 20
+) -> np.ndarray:
+    """Adjusted loss at each fixed noise level in ``sigmas``: shape ``(len(sigmas), *leading)``."""
+    return profile(predictor, sigmas, key, num, d, n)["adjusted_loss"]

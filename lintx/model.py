@@ -133,9 +133,31 @@ def trajectory(cfg: ModelConfig, params, tokens: jax.Array) -> jax.Array:
     return jnp.stack(out)
 
 
+def context_statistics(cfg: ModelConfig, tokens: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``C = sum_{j<=n} e_j e_j^T`` ``(..., d+1, d+1)`` and the query token ``(..., d+1)`` of a batch."""
+    if tokens.shape[-2:] != (cfg.n + 1, cfg.d + 1):
+        raise ValueError(f"tokens must end in shape {(cfg.n + 1, cfg.d + 1)} for {cfg}, got {tokens.shape}")
+    ctx = tokens[..., : cfg.n, :]
+    return jnp.einsum("...ji,...jk->...ik", ctx, ctx), tokens[..., cfg.n, :]
+
+
 def predict(cfg: ModelConfig, params, tokens: jax.Array) -> jax.Array:
-    """Prediction read after every layer, ``-y`` of the query token: ``(L, ...)``; ``[-1]`` is the model's."""
-    return -trajectory(cfg, params, tokens)[1:, ..., -1, -1]
+    """Prediction read after every layer, ``-y`` of the query token: ``(L, ...)``; ``[-1]`` is the model's.
+
+    Computed from the attention statistics, not the tokens: Eq. 2-3 multiplies every token, the query
+    included, by the same matrix ``T_l = I + sum_k P_k C_l Q_k`` (the reason Theorem 4.1 holds), so
+    ``C_{l+1} = T_l C_l T_l^T`` and ``e_query^{l+1} = T_l e_query^l``. That costs ``O(L d^3)`` per sequence
+    instead of ``O(L n d^2)`` and about halves a training step; it equals :func:`trajectory` (tested).
+    """
+    C, e = context_statistics(cfg, tokens)
+    out = []
+    for mix in _mixers(cfg, params):
+        A = mix(C)  # T - I
+        e = e + jnp.einsum("...ij,...j->...i", A, e)
+        TC = C + jnp.einsum("...ij,...jk->...ik", A, C)
+        C = TC + jnp.einsum("...ij,...kj->...ik", TC, A)  # unused after the last layer: jit drops it
+        out.append(-e[..., -1])
+    return jnp.stack(out)
 
 
 @functools.partial(jax.tree_util.register_dataclass, data_fields=["params"], meta_fields=["cfg"])
@@ -152,9 +174,6 @@ class Model:
 
     def __call__(self, tokens: jax.Array) -> jax.Array:
         return predict(self.cfg, self.params, tokens)
-
-    def full(self) -> tuple[jax.Array, jax.Array]:
-        return to_full(self.cfg, self.params)
 
 
 def w_matrix(cfg: ModelConfig, params) -> np.ndarray:

@@ -34,3 +34,22 @@ def save(fig, fig_dir, name: str) -> list[Path]:
     fig.savefig(paths[0], bbox_inches="tight", metadata={"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None})
     fig.savefig(paths[1], bbox_inches="tight", metadata={"Software": None})
     return paths
+
+
+def noise_title(noise) -> str:
+    """Short panel title of a noise setting: ``sigma_max = 5``, ``sigma in {1, 3}``, ``sigma = 2``."""
+    kind = type(noise).__name__
+    if kind == "Uniform":
+        return f"$\\sigma_{{max}}$ = {noise.sigma_max:g}"
+    if kind == "Categorical":
+        return "$\\sigma \\in$ {" + ", ".join(f"{v:g}" for v in noise.values) + "}"
+    return f"$\\sigma$ = {noise.sigma:g}"
+
+
+def mark_in_distribution(ax, noise) -> None:
+    """Shade the training noise range in gray (uniform), or mark each training sigma (categorical, fixed)."""
+    if type(noise).__name__ == "Uniform":
+        ax.axvspan(0.0, noise.sigma_max, color="0.88", zorder=0, lw=0)
+    else:
+        for s in getattr(noise, "values", None) or (noise.sigma,):
+            ax.axvline(s, color="0.6", ls=":", lw=1, zorder=0)

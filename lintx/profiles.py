@@ -6,18 +6,23 @@ number of seeds to train. Three profiles:
 - ``paper``: the paper's protocol verbatim (Sec. 6, App. B): Adam at 1e-4, batch 2048, 200,000 steps,
   raw parameters, constant learning rate, no clipping, 5 seeds. Cost: 4-12 H100-hours per model in the
   paper; about 200,000 x 43 ms = 2.4 CPU-hours per 7-layer DIAG model here. Documented, never the default.
-- ``fast``: our recipe for the shipped cache. Adam on normalised parameters (see :mod:`lintx.train`),
-  5% warm-up then cosine decay, clipping at 1.0, lr 3e-2 up to 4 layers and 1e-2 beyond,
-  ``1000 * min(L, 5)`` steps at batch 2048. Measured by the prototype of issue 3 at ``sigma_max = 5``: DIAG
-  L=2/4/7 adjusted loss 0.246/0.056/0.045 (paper 0.242/0.059/0.047) in 33/128/303 s on one core.
-- ``quick``: minutes for the whole grid at reduced fidelity (Binder, smoke runs): a fifth of ``fast``'s
-  steps at batch 512, one seed.
+- ``fast``: our recipe for the shipped cache, found by measurement (``benchmarks/recipes.py``, table in
+  ``benchmarks/RESULTS.md``). Adam on normalised parameters (see :mod:`lintx.train`), 5% warm-up then
+  cosine decay, clipping at 1.0, batch 512 (as good as 2048 at a quarter of the cost: DIAG L=4 0.0570 vs
+  0.0568). Up to 4 layers: ``1000 L`` steps at lr 3e-2. 5+ layers: 5000 steps at lr 2e-2 with
+  ``b2 = 0.99`` (DIAG L=7 at ``sigma_max = 5``: 0.045, paper 0.047, 88 s on one core). FULL with 5+
+  layers diverges from a random start at any learning rate we tried (its forward pass is cubic per layer
+  and explodes on tail sequences), so it starts from the trained DIAG model of its depth (which FULL
+  contains) and is fine-tuned for 2000 steps at lr 3e-4.
+- ``quick``: the same recipe with 150 steps per layer at batch 256, one seed: minutes for the grid at
+  reduced fidelity (Binder, smoke runs).
+- ``tiny``: 20 steps at batch 64, for the notebook tests only (the numbers mean nothing).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from typing import Callable, Optional
 
 from lintx.model import ModelConfig
 from lintx.tasks import Noise
@@ -30,24 +35,48 @@ class Profile:
     recipe: Callable[[ModelConfig, Noise], TrainConfig]
     seeds: int
     description: str
+    # warm start: the model a checkpoint starts from (trained first), or None for a random initialisation;
+    # either one layer shallower, same variant (grown, lintx.train.grow), or the same depth in a variant it
+    # contains (embedded, lintx.train.embed)
+    start_from: Optional[Callable[[ModelConfig], Optional[ModelConfig]]] = None
 
 
 def _paper(cfg: ModelConfig, noise: Noise) -> TrainConfig:
     return TrainConfig(steps=200_000, batch=2048, lr=1e-4, schedule="constant", clip=0.0, normalise=False, init_std=0.01, chunk=1000)
 
 
+def _from_diag(cfg: ModelConfig) -> Optional[ModelConfig]:
+    """FULL with 5+ layers starts from the trained DIAG model of its depth (FULL contains DIAG)."""
+    return dataclasses.replace(cfg, variant="diag") if cfg.variant == "full" and cfg.layers >= 5 else None
+
+
+def _ours(cfg: ModelConfig, steps_per_layer: int, batch: int, chunk: int) -> TrainConfig:
+    """The ``fast`` recipe (``quick`` scales it down); every number measured, see benchmarks/RESULTS.md."""
+    L = cfg.layers
+    if cfg.variant == "full" and L >= 5:  # fine-tuning the DIAG solution: a small learning rate
+        return TrainConfig(steps=2 * steps_per_layer, batch=batch, lr=3e-4, b2=0.99, chunk=chunk)
+    if L <= 4:
+        return TrainConfig(steps=steps_per_layer * L, batch=batch, lr=3e-2, chunk=chunk)
+    return TrainConfig(steps=steps_per_layer * 5, batch=batch, lr=2e-2, b2=0.99, chunk=chunk)
+
+
 def _fast(cfg: ModelConfig, noise: Noise) -> TrainConfig:
-    return TrainConfig(steps=1000 * min(cfg.layers, 5), batch=2048, lr=3e-2 if cfg.layers <= 4 else 1e-2)
+    return _ours(cfg, 1000, 512, 100)
 
 
 def _quick(cfg: ModelConfig, noise: Noise) -> TrainConfig:
-    return TrainConfig(steps=200 * min(cfg.layers, 5), batch=512, lr=3e-2 if cfg.layers <= 4 else 1e-2, chunk=50)
+    return _ours(cfg, 150, 256, 50)
+
+
+def _tiny(cfg: ModelConfig, noise: Noise) -> TrainConfig:
+    return TrainConfig(steps=20, batch=64, lr=1e-2, chunk=10)
 
 
 PROFILES = {
     "paper": Profile("paper", _paper, 5, "the paper's protocol verbatim: Adam 1e-4, batch 2048, 200k steps"),
-    "fast": Profile("fast", _fast, 5, "our recipe for the shipped cache: normalised Adam, cosine, ~1000*min(L,5) steps"),
-    "quick": Profile("quick", _quick, 1, "reduced fidelity for smoke runs and Binder: 200*min(L,5) steps at batch 512"),
+    "fast": Profile("fast", _fast, 5, "our recipe for the shipped cache: normalised Adam, batch 512, 1000*min(L,5) steps", _from_diag),
+    "quick": Profile("quick", _quick, 1, "reduced fidelity for smoke runs and Binder: 150*min(L,5) steps at batch 256", _from_diag),
+    "tiny": Profile("tiny", _tiny, 1, "tests only: 20 steps at batch 64, meaningless numbers"),
 }
 
 

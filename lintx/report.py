@@ -22,6 +22,7 @@ import jax
 import numpy as np
 
 from lintx.checkpoint import atomic_write, load
+from lintx import metrics
 from lintx.metrics import EVAL_CHUNK, evaluate
 from lintx.reference import COLUMNS, paper_table1
 from lintx.ridge import AdaRR, ConstRR, TunedRR, tune_baselines
@@ -65,6 +66,71 @@ def evaluate_checkpoint(data_dir, path, eval_seed: int, num: int, noise=None) ->
     return cached(Path(data_dir) / "evals", key, lambda: _tolist(evaluate(ck.model, noise, jax.random.key(eval_seed), num)))
 
 
+def checkpoints(data_dir, profile: str, cfg: ModelConfig, noise, seeds: Sequence[int], train_missing: bool = True) -> list[tuple[int, Path]]:
+    """``(seed, path)`` of each seed's checkpoint in ``data_dir``; a missing one is trained (and cached)
+    if ``train_missing``, else left out."""
+    found = []
+    for s in seeds:
+        path = checkpoint_path(data_dir, profile, cfg, noise, s)
+        if not path.exists():
+            if not train_missing:
+                continue
+            get_or_train(data_dir, profile, cfg, noise, s)
+        found.append((s, path))
+    return found
+
+
+def readouts(data_dir, profile: str, cfg: ModelConfig, noise, seeds: Sequence[int], eval_seed: int, num: int,
+             train_missing: bool = True) -> np.ndarray:
+    """Adjusted loss of the prediction read after each layer, for every seed found: ``(S, L)`` (Fig. 1, 3, 5)."""
+    rows = [evaluate_checkpoint(data_dir, p, eval_seed, num)["adjusted_loss"]
+            for _, p in checkpoints(data_dir, profile, cfg, noise, seeds, train_missing)]
+    return np.array(rows, np.float64).reshape(len(rows), cfg.layers)
+
+
+def profile_checkpoint(data_dir, path, sigmas: Sequence[float], eval_seed: int, num: int) -> dict:
+    """Per-variance profile of a checkpoint, cached: ``loss``, ``adjusted_loss``... each ``(len(sigmas), L)``."""
+    ck = load(path)
+    key = {"predictor": ck.meta["npz_sha256"], "profile_sigmas": [float(x) for x in sigmas], "eval_seed": eval_seed, "num": num, "chunk": EVAL_CHUNK}
+    return cached(Path(data_dir) / "evals", key, lambda: _tolist(metrics.profile(ck.model, sigmas, jax.random.key(eval_seed), num)))
+
+
+def profiles(data_dir, profile: str, cfg: ModelConfig, noise, seeds: Sequence[int], sigmas: Sequence[float],
+             eval_seed: int, num: int, train_missing: bool = True) -> dict:
+    """Per-variance profiles of every seed found: each value ``(S, len(sigmas), L)`` (Fig. 2, 3, 6, 7)."""
+    found = [profile_checkpoint(data_dir, p, sigmas, eval_seed, num)
+             for _, p in checkpoints(data_dir, profile, cfg, noise, seeds, train_missing)]
+    names = ("loss", "oracle_loss", "adjusted_loss")
+    return {k: np.array([f[k] for f in found], np.float64).reshape(len(found), len(sigmas), -1) for k in names}
+
+
+def baseline_profile(data_dir, name: str, baseline, sigmas: Sequence[float], eval_seed: int, num: int) -> dict:
+    """Per-variance profile of a baseline, cached: each value ``(len(sigmas),)``."""
+    key = {"predictor": repr(baseline), "name": name, "profile_sigmas": [float(x) for x in sigmas], "eval_seed": eval_seed, "num": num, "chunk": EVAL_CHUNK}
+    return {k: np.asarray(v) for k, v in cached(Path(data_dir) / "evals", key, lambda: _tolist(metrics.profile(baseline, sigmas, jax.random.key(eval_seed), num))).items()}
+
+
+def best_checkpoint(data_dir, profile: str, cfg: ModelConfig, noise, seeds: Sequence[int], eval_seed: int, num: int,
+                    train_missing: bool = True):
+    """Path of the seed with the lowest adjusted loss on ``noise`` (the model Table 1 reports), or None."""
+    found = checkpoints(data_dir, profile, cfg, noise, seeds, train_missing)
+    if not found:
+        return None
+    return min((evaluate_checkpoint(data_dir, p, eval_seed, num)["adjusted_loss"][-1], str(p)) for _, p in found)[1]
+
+
+def baseline_losses(data_dir, label: str, eval_seed: int, num: int, tune_num: int = 100_000) -> dict:
+    """Adjusted loss of CONSTRR, ADARR, TUNEDRR (tuned for ``label``) on the evaluation set, cached."""
+    return {name: float(evaluate_baseline(data_dir, name, b, label, eval_seed, num)["adjusted_loss"])
+            for name, b in tuned_baselines(data_dir, label, num=tune_num).items()}
+
+
+def baseline_profiles(data_dir, label: str, sigmas: Sequence[float], eval_seed: int, num: int, tune_num: int = 100_000) -> dict:
+    """Per-variance profiles of the three baselines tuned for ``label``: ``{name: {"loss": ..., ...}}``."""
+    return {name: baseline_profile(data_dir, name, b, sigmas, eval_seed, num)
+            for name, b in tuned_baselines(data_dir, label, num=tune_num).items()}
+
+
 def tuned_baselines(data_dir, label: str, tune_seed: int = 1, num: int = 100_000) -> dict:
     """CONSTRR, ADARR, TUNEDRR for a noise setting, tuned on sequences of ``tune_seed`` (cached)."""
     noise = noise_from_label(label)
@@ -104,12 +170,7 @@ def table1(data_dir, profile: str, seeds: Sequence[int], eval_seed: int = 2024, 
             for L in depths:
                 cfg = ModelConfig(method.lower(), L)
                 values = []
-                for s in seeds:
-                    path = checkpoint_path(data_dir, profile, cfg, noise, s)
-                    if not path.exists():
-                        if not train_missing:
-                            continue
-                        get_or_train(data_dir, profile, cfg, noise, s)
+                for s, path in checkpoints(data_dir, profile, cfg, noise, seeds, train_missing):
                     values.append(evaluate_checkpoint(data_dir, path, eval_seed, num)["adjusted_loss"][-1])
                     if callback:
                         callback(method, L, column, s)

@@ -9,6 +9,10 @@ corrupt that is an error naming it, never a silent retrain over it.
 Training a missing model takes an exclusive lock on its name (``fcntl.flock``), then looks again, so
 two processes (``make -j2 figures``) never train or write the same checkpoint twice.
 
+A profile with ``start_from`` warm-starts a model from another checkpoint (its (L-1)-layer version, or
+the same depth in a simpler variant), which is found or trained first; the parent's name is part of the
+child's hash.
+
 A diverged seed is retried with the learning rate divided by 3, up to twice; what was used is recorded
 in the sidecar (``train``, ``retries``). If it still diverges, :class:`~lintx.checkpoint.DivergedError`
 is raised.
@@ -30,23 +34,37 @@ from lintx.model import ModelConfig
 from lintx.profiles import Profile, get_profile
 from lintx.reference import COLUMNS
 from lintx.tasks import Noise, noise_from_label
-from lintx.train import TrainConfig, train
+from lintx.train import TrainConfig, check_seed, embed, grow, train
 from lintx.versions import code_version
 
 MAX_RETRIES = 2
 
 
-def recipe_hash(cfg: ModelConfig, noise: Noise, tc: TrainConfig, seed: int) -> str:
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    key = {"model": dataclasses.asdict(cfg), "noise": noise.to_json(), "train": tc.to_json(), "seed": seed, "code": code_version()}
+def recipe_hash(cfg: ModelConfig, noise: Noise, tc: TrainConfig, seed: int, parent: Optional[str] = None) -> str:
+    key = {"model": dataclasses.asdict(cfg), "noise": noise.to_json(), "train": tc.to_json(), "seed": check_seed(seed), "code": code_version()}
+    if parent is not None:  # a warm start: the result depends on the checkpoint it was grown from
+        key["grown_from"] = parent
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def parent_config(prof: Profile, cfg: ModelConfig) -> Optional[ModelConfig]:
+    """The model a profile warm-starts ``cfg`` from, or None if ``cfg`` is trained from a random start."""
+    return prof.start_from(cfg) if prof.start_from is not None else None
+
+
+def warm_start(cfg: ModelConfig, noise: Noise, parent: Checkpoint, seed: int, tc: TrainConfig) -> dict:
+    """Starting parameters of ``cfg`` from a trained ``parent``: grown by one layer or embedded."""
+    if parent.cfg.variant == cfg.variant and parent.cfg.layers == cfg.layers - 1:
+        return grow(cfg, noise, parent.model.params, seed, tc)
+    return embed(cfg, parent.cfg, parent.model.params)
 
 
 def checkpoint_path(data_dir, profile: str | Profile, cfg: ModelConfig, noise: Noise, seed: int) -> Path:
     prof = get_profile(profile) if isinstance(profile, str) else profile
     tc = prof.recipe(cfg, noise)
-    name = f"{cfg.variant}-L{cfg.layers}-H{cfg.heads}-{noise.label}-s{seed}-{recipe_hash(cfg, noise, tc, seed)}.npz"
+    shallow = parent_config(prof, cfg)
+    parent = None if shallow is None else checkpoint_path(data_dir, prof, shallow, noise, seed).name
+    name = f"{cfg.variant}-L{cfg.layers}-H{cfg.heads}-{noise.label}-s{seed}-{recipe_hash(cfg, noise, tc, seed, parent)}.npz"
     return Path(data_dir) / prof.name / name
 
 
@@ -84,15 +102,23 @@ def get_or_train(
         if path.exists():  # trained by another process while we waited
             return load(path)
         tc = prof.recipe(cfg, noise)
+        shallow = parent_config(prof, cfg)
+        init, parent = None, None
+        if shallow is not None:  # warm start: train (or load) the shallower model first, then grow it
+            parent = get_or_train(data_dir, profile, shallow, noise, seed, callback, log)
+            init = [warm_start(cfg, noise, parent, seed, tc)]
         start = time.perf_counter()
         for retry in range(MAX_RETRIES + 1):
-            result = train(cfg, noise, tc, seeds=(seed,), callback=callback)
+            result = train(cfg, noise, tc, seeds=(seed,), callback=callback, init=init)
             if not result.diverged[0]:
                 break
             if retry < MAX_RETRIES:
                 tc = dataclasses.replace(tc, lr=tc.lr / 3)
         ckpt = from_training(cfg, noise, tc, result, 0)  # raises DivergedError if the last try diverged
-        ckpt = dataclasses.replace(ckpt, meta={**ckpt.meta, "profile": prof.name, "retries": retry})
+        meta = {**ckpt.meta, "profile": prof.name, "retries": retry}
+        if parent is not None:
+            meta["grown_from"] = checkpoint_path(data_dir, prof, shallow, noise, seed).name
+        ckpt = dataclasses.replace(ckpt, meta=meta)
         save(path, ckpt)
         if log is not None:
             log({"checkpoint": path.name, "profile": prof.name, "seconds": round(time.perf_counter() - start, 2),

@@ -25,7 +25,7 @@ D = 10  # feature dimension of the paper
 N = 20  # context length of the paper
 
 
-def _check_sigma(name: str, value) -> float:
+def check_sigma(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
     value = float(value)
@@ -41,7 +41,7 @@ class Uniform:
     sigma_max: float
 
     def __post_init__(self):
-        object.__setattr__(self, "sigma_max", _check_sigma("sigma_max", self.sigma_max))
+        object.__setattr__(self, "sigma_max", check_sigma("sigma_max", self.sigma_max))
 
     def sample(self, key: jax.Array, batch: int) -> jax.Array:
         return self.sigma_max * jax.random.uniform(key, (batch,))
@@ -75,7 +75,7 @@ class Categorical:
         values = self.values
         if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
             raise TypeError(f"categorical noise values must be a sequence of numbers, got {values!r}")
-        values = tuple(_check_sigma("categorical noise value", v) for v in values)
+        values = tuple(check_sigma("categorical noise value", v) for v in values)
         if not values:
             raise ValueError("categorical noise needs at least one sigma value, got an empty set")
         object.__setattr__(self, "values", values)
@@ -107,7 +107,7 @@ class Fixed:
     sigma: float
 
     def __post_init__(self):
-        object.__setattr__(self, "sigma", _check_sigma("sigma", self.sigma))
+        object.__setattr__(self, "sigma", check_sigma("sigma", self.sigma))
 
     def sample(self, key: jax.Array, batch: int) -> jax.Array:
         del key
@@ -176,13 +176,29 @@ class Batch(NamedTuple):
 def sample_batch(
     key: jax.Array, noise: Noise, batch: int, d: int = D, n: int = N, dtype=jnp.float32
 ) -> Batch:
-    """Sample ``batch`` sequences (Sec. 2.2). Stateless: the same key gives the same batch."""
-    k_sigma, k_w, k_x, k_xi = jax.random.split(key, 4)
-    sigma = noise.sample(k_sigma, batch).astype(dtype)
-    w = jax.random.normal(k_w, (batch, d), dtype)
-    x = jax.random.normal(k_x, (batch, n + 1, d), dtype)
+    """Sample ``batch`` sequences (Sec. 2.2). Stateless: the same key gives the same batch.
+
+    All Gaussian numbers of a sequence (its ``(n+1) d`` inputs, ``d`` weights, ``n`` label noises) come from
+    one ``(batch, (n+1) d + d + n)`` draw: on CPU that is about 3x faster than drawing a ``(batch, n+1, d)``
+    array, and the sampler is a large part of a training step.
+    """
+    k_sigma, k_z = jax.random.split(key)
+    return batch_with_sigma(k_z, noise.sample(k_sigma, batch).astype(dtype), d, n, dtype)
+
+
+def batch_with_sigma(key: jax.Array, sigma: jax.Array, d: int = D, n: int = N, dtype=jnp.float32) -> Batch:
+    """Sequences with given noise levels ``sigma`` ``(B,)`` (may be traced): the body of :func:`sample_batch`.
+
+    ``sample_batch(key, Fixed(s), B)`` equals ``batch_with_sigma(split(key)[1], full(B, s))``, so a
+    per-variance profile can trace sigma instead of compiling once per value.
+    """
+    batch = sigma.shape[0]
+    sigma = sigma.astype(dtype)
+    z = jax.random.normal(key, (batch, (n + 1) * d + d + n), dtype)
+    x = z[:, : (n + 1) * d].reshape(batch, n + 1, d)
+    w = z[:, (n + 1) * d : (n + 2) * d]
+    xi = z[:, (n + 2) * d :] * sigma[:, None]
     y = jnp.einsum("bnd,bd->bn", x, w)
-    xi = jax.random.normal(k_xi, (batch, n), dtype) * sigma[:, None]
     labels = jnp.concatenate([y[:, :n] + xi, jnp.zeros((batch, 1), dtype)], axis=1)
     tokens = jnp.concatenate([x, labels[..., None]], axis=-1)
     return Batch(tokens=tokens, y_query=y[:, n], sigma=sigma, w=w)

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lintx.model import ModelConfig, predict
+from lintx.model import ModelConfig, from_full, predict, to_full
 from lintx.tasks import Noise, sample_batch
 
 SCHEDULES = ("cosine", "constant")
@@ -99,11 +99,16 @@ def param_scales(cfg: ModelConfig, noise: Noise) -> dict:
     return {"p": np.ones(shapes["p"]), "q": np.broadcast_to(q, shapes["q"]).copy()}
 
 
-def seed_keys(seed: int) -> tuple[jax.Array, jax.Array]:
-    """Separate initialisation and data keys of a training seed."""
+def check_seed(seed) -> int:
+    """A training seed as an ``int``; anything but a non-negative integer is a ``ValueError``."""
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    k = jax.random.key(int(seed))
+    return int(seed)
+
+
+def seed_keys(seed: int) -> tuple[jax.Array, jax.Array]:
+    """Separate initialisation and data keys of a training seed."""
+    k = jax.random.key(check_seed(seed))
     return jax.random.fold_in(k, 0), jax.random.fold_in(k, 1)
 
 
@@ -159,9 +164,41 @@ def _train_chunk(states, data_keys, cfg, noise, tc, length):
     return jax.vmap(one_seed)(states, data_keys)
 
 
-def _init_states(seeds, cfg, tc):
+def grow(cfg: ModelConfig, noise: Noise, params: dict, seed: int, tc: TrainConfig) -> dict:
+    """Raw parameters of a ``cfg.layers``-layer model from those of its ``cfg.layers - 1``-layer version:
+    the trained layers, then a new last layer drawn as at initialisation (with the initialisation key of
+    ``seed`` folded with the depth). The new layer's ``P C Q`` is small, so the grown model starts close
+    to the shallower one and only has to learn what one more layer adds (a warm start)."""
+    shallow = dataclasses.replace(cfg, layers=cfg.layers - 1)
+    for k, shape in shallow.param_shapes().items():
+        if np.shape(params[k]) != shape:
+            raise ValueError(f"cannot grow {cfg}: parameter {k} has shape {np.shape(params[k])}, expected {shape}")
+    one = dataclasses.replace(cfg, layers=1)
+    new = raw_params(one, noise, tc, init_normalised(jax.random.fold_in(seed_keys(seed)[0], cfg.layers), one, tc))
+    return {k: np.concatenate([np.asarray(params[k]), np.asarray(new[k])]) for k in params}
+
+
+def embed(cfg: ModelConfig, src: ModelConfig, params: dict) -> dict:
+    """Raw parameters of ``cfg`` computing exactly the model ``(src, params)``, whose parameterisation
+    ``cfg`` contains (GD++ in DIAG in FULL; same depth and heads): a warm start from a simpler variant."""
+    if (src.layers, src.heads, src.d, src.n) != (cfg.layers, cfg.heads, cfg.d, cfg.n):
+        raise ValueError(f"cannot embed {src} in {cfg}: depth, heads, d and n must agree")
+    order = {"gdpp": 0, "diag": 1, "full": 2}
+    if order[src.variant] > order[cfg.variant]:
+        raise ValueError(f"cannot embed {src.variant!r} in {cfg.variant!r}: it is not a special case")
+    P, Q = to_full(src, params)
+    return {k: np.asarray(v) for k, v in from_full(cfg, np.asarray(P), np.asarray(Q)).items()}
+
+
+def _init_states(seeds, cfg, tc, noise=None, init=None):
     keys = [seed_keys(s) for s in seeds]
-    vs = [init_normalised(k[0], cfg, tc) for k in keys]
+    if init is None:
+        vs = [init_normalised(k[0], cfg, tc) for k in keys]
+    else:
+        if len(init) != len(seeds):
+            raise ValueError(f"init must hold one parameter dict per seed: {len(init)} for {len(seeds)} seeds")
+        s = _scales(cfg, noise, tc)
+        vs = [{k: jnp.asarray(np.asarray(p[k]) / s[k], tc.dtype) for k in s} for p in init]
     opt = make_optimizer(tc)
     states = [(v, opt.init(v), jnp.zeros((), jnp.int32)) for v in vs]
     stack = lambda *xs: jnp.stack(xs)
@@ -174,9 +211,12 @@ def train(
     tc: TrainConfig,
     seeds: Sequence[int] = (0,),
     callback: Optional[Callable[[int, np.ndarray], None]] = None,
+    init: Optional[Sequence[dict]] = None,
 ) -> TrainResult:
     """Train one model per seed, all seeds at once (``vmap``). ``callback(steps_done, chunk_losses)``
     is called after every chunk with the chunk's mean loss per seed; progress bars live there, not here.
+    ``init``: raw starting parameters, one dict per seed (a warm start, see :func:`grow`), instead of the
+    seed's random initialisation.
     """
     if not isinstance(cfg, ModelConfig):
         raise TypeError(f"cfg must be a ModelConfig, got {type(cfg).__name__}")
@@ -187,7 +227,7 @@ def train(
         raise ValueError(f"seeds must be a non-empty list of distinct integers, got {seeds}")
     if tc.dtype == "float64" and not jax.config.jax_enable_x64:
         raise ValueError("dtype float64 needs 64-bit JAX: set JAX_ENABLE_X64=1 before importing jax")
-    states, data_keys = _init_states(seeds, cfg, tc)
+    states, data_keys = _init_states(seeds, cfg, tc, noise, init)
     history, done = [], 0
     while done < tc.steps:
         length = min(tc.chunk, tc.steps - done)

@@ -26,3 +26,37 @@ def str_list(name: str, value) -> list[str]:
     if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, str) for v in value):
         raise TypeError(f"{name} must be a non-empty list of strings, got {value!r} ({_HINT})")
     return list(value)
+
+
+def positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def noise_labels(name: str, value) -> list[str]:
+    """Noise settings by label (``u5``, ``c13``, ``f2``); a bad one is an error naming it."""
+    from lintx.tasks import noise_from_label
+
+    labels = str_list(name, value)
+    for label in labels:
+        noise_from_label(label)
+    return labels
+
+
+def variants(name: str, value) -> list[str]:
+    from lintx.model import VARIANTS
+
+    names = str_list(name, value)
+    bad = [v for v in names if v not in VARIANTS]
+    if bad:
+        raise ValueError(f"unknown model variant(s) {bad} in {name}; expected some of {list(VARIANTS)}")
+    return names
+
+
+def sigma_grid(step: float, top: float) -> list[float]:
+    """Evaluation noise levels ``0, step, ..., top`` for a per-variance profile."""
+    if isinstance(step, bool) or not isinstance(step, numbers.Real) or not step > 0:
+        raise ValueError(f"sigma step must be a number > 0, got {step!r}")
+    count = int(round(top / step))
+    return [round(i * step, 6) for i in range(count + 1)]

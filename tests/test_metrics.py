@@ -52,3 +52,18 @@ def test_variance_profile_shape_and_monotone_baseline(key):
 def test_bad_evaluation_size(key, num):
     with pytest.raises(ValueError, match="positive integer"):
         evaluate(ConstRR(1.0), Uniform(1), key, num)
+
+
+def test_profile_traces_sigma_and_equals_fixed_noise_evaluation(key):
+    """profile() compiles once for all sigmas; it must give exactly evaluate() with Fixed(sigma) noise."""
+    from lintx.metrics import profile
+    from lintx.tasks import Fixed
+
+    m = zero_model(2)
+    prof = profile(m, [0.5, 2.0], key, 3000)
+    for i, s in enumerate([0.5, 2.0]):
+        direct = evaluate(m, Fixed(s), key, 3000)
+        for name in ("loss", "oracle_loss", "adjusted_loss"):
+            np.testing.assert_allclose(prof[name][i], direct[name], rtol=1e-6)
+    with pytest.raises(ValueError, match="sigma must be a finite number >= 0, got -1.0"):
+        profile(m, [-1.0], key, 100)

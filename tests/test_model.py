@@ -44,7 +44,17 @@ def test_full_matches_equation_2_3(key, tokens):
         for l in range(2):
             e = reference_layer(P[l], Q[l], e, N)
             np.testing.assert_allclose(traj[l + 1, b], e, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(predict(cfg, params, tokens), -traj[1:, :, -1, -1])
+    np.testing.assert_allclose(predict(cfg, params, tokens), -traj[1:, :, -1, -1], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("variant, heads", [("full", 1), ("full", 2), ("diag", 1), ("diag", 3), ("gdpp", 1)])
+def test_predict_through_statistics_equals_the_token_forward_pass(key, tokens, variant, heads):
+    """predict() propagates C_l = T C T^T instead of the tokens; it must read the same query label."""
+    cfg = ModelConfig(variant, 4, heads=heads, d=D, n=N)
+    params = random_params(key, cfg)
+    via_tokens = -trajectory(cfg, params, tokens)[1:, :, -1, -1]
+    np.testing.assert_allclose(predict(cfg, params, tokens), via_tokens, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(via_tokens[0], via_tokens[-1])  # the layers do something
 
 
 def test_diag_is_full_restricted_to_diagonal(key, tokens):

@@ -10,12 +10,24 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 TINY = {
-    "fig5_layer_readout.ipynb": dict(profile="quick", seeds=[0, 1], num=2000, tune_num=5000, depths=[1, 2], variants=["diag"]),
-    "table1.ipynb": dict(profile="quick", seeds=[0], num=2000, tune_num=5000, columns=["u1"], depths=[1]),
-    "theory.ipynb": dict(profile="quick", theory_depth=1, gap_column="u1", columns=["u1"], kappas=[10], eps=1e-3,
+    "fig1_loss_vs_layers.ipynb": dict(profile='tiny', seeds=[0], num=2000, tune_num=5000, columns=['u1', 'u2'], depths=[1, 2], variants=['diag']),
+    "fig2_variance_profiles.ipynb": dict(profile='tiny', seeds=[0], num=2000, tune_num=5000, profile_num=1000, columns=['u1', 'u2'], depth=2, depth_column='u1', depths=[1, 2], variants=['diag'], sigma_step=1.0),
+    "fig3_categorical.ipynb": dict(profile='tiny', seeds=[0], num=2000, tune_num=5000, profile_num=1000, columns=['c13'], layers=[1, 2], depth=2, depths=[1, 2], variants=['full'], sigma_top=4.0, sigma_step=1.0),
+    "fig4_full_weights.ipynb": dict(profile='tiny', seeds=[0], num=2000, depth=2),
+    "fig6_unadjusted_loss.ipynb": dict(profile='tiny', seeds=[0], num=2000, tune_num=5000, profile_num=1000, column='u1', depth=2, variants=['diag'], sigma_step=1.0),
+    "fig7_layer_profiles.ipynb": dict(profile='tiny', seeds=[0, 1], profile_num=1000, depths=[1, 2], variants=['gdpp'], sigma_top=2.0, sigma_step=1.0),
+    "fig5_layer_readout.ipynb": dict(profile="tiny", seeds=[0, 1], num=2000, tune_num=5000, depths=[1, 2], variants=["diag"]),
+    "table1.ipynb": dict(profile="tiny", seeds=[0], num=2000, tune_num=5000, columns=["u1"], depths=[1]),
+    "theory.ipynb": dict(profile="tiny", theory_depth=1, gap_column="u1", columns=["u1"], kappas=[10], eps=1e-3,
                          n_multiples=[2, 5], ridge_ns=[100, 300], num=16),
 }
 EXPECTED = {
+    "fig1_loss_vs_layers.ipynb": ["fig1_loss_vs_layers"],
+    "fig2_variance_profiles.ipynb": ["fig2_variance_profiles"],
+    "fig3_categorical.ipynb": ["fig3_categorical"],
+    "fig4_full_weights.ipynb": ["fig4_full_weights"],
+    "fig6_unadjusted_loss.ipynb": ["fig6_unadjusted_loss"],
+    "fig7_layer_profiles.ipynb": ["fig7_layer_profiles"],
     "fig5_layer_readout.ipynb": ["fig5_layer_readout"],
     "table1.ipynb": [],
     "theory.ipynb": ["theory1_implicit_model", "theory2_quadratic_target", "theory3_gdpp_second_order",
@@ -61,4 +73,10 @@ def test_bad_parameter_stops_with_a_clear_message(tmp_path):
         run(nb, tmp_path, profile="fastest")
     with pytest.raises(pm.PapermillExecutionError, match="list of integers"):
         run(ROOT / "notebooks" / "table1.ipynb", tmp_path, seeds="[0, 1]")  # what `papermill -p seeds [0,1]` passes
+    with pytest.raises(pm.PapermillExecutionError, match=r"unknown model variant\(s\) \['diagonal'\]"):
+        run(ROOT / "notebooks" / "fig1_loss_vs_layers.ipynb", tmp_path, variants=["diagonal"])
+    with pytest.raises(pm.PapermillExecutionError, match="sigma_max must be a finite number >= 0"):
+        run(ROOT / "notebooks" / "fig2_variance_profiles.ipynb", tmp_path, columns=["u-2"])
+    with pytest.raises(pm.PapermillExecutionError, match="depth must be a positive integer"):
+        run(ROOT / "notebooks" / "fig4_full_weights.ipynb", tmp_path, depth=0)
     assert not (tmp_path / "data").exists(), "nothing is trained before the parameters are checked"

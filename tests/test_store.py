@@ -1,6 +1,7 @@
 """The checkpoint cache and the grid runner: resumable, never retraining a finished model, never saving a
 diverged one."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -27,9 +28,9 @@ def tiny(monkeypatch):
 def count_training(monkeypatch):
     calls = []
 
-    def counting(cfg, noise, tc, seeds, callback=None):
+    def counting(cfg, noise, tc, seeds, callback=None, init=None):
         calls.append((cfg.variant, cfg.layers, noise.label, seeds))
-        return train(cfg, noise, tc, seeds, callback)
+        return train(cfg, noise, tc, seeds, callback, init)
 
     monkeypatch.setattr(store, "train", counting)
     return calls
@@ -71,7 +72,7 @@ def test_diverged_is_retried_then_refused(tmp_path, monkeypatch):
     monkeypatch.setitem(profiles.PROFILES, "tiny", Profile("tiny", lambda c, n: bad, 1, ""))
     lrs = []
     real = store.train
-    monkeypatch.setattr(store, "train", lambda cfg, noise, tc, seeds, callback=None: (lrs.append(tc.lr), real(cfg, noise, tc, seeds))[1])
+    monkeypatch.setattr(store, "train", lambda cfg, noise, tc, seeds, callback=None, init=None: (lrs.append(tc.lr), real(cfg, noise, tc, seeds, init=init))[1])
     cfg, noise = ModelConfig("full", 3), Uniform(5.0)
     with pytest.raises(DivergedError):
         store.get_or_train(tmp_path, "tiny", cfg, noise, 0)
@@ -82,8 +83,8 @@ def test_diverged_is_retried_then_refused(tmp_path, monkeypatch):
 def test_retry_that_succeeds_is_recorded(tmp_path, tiny, monkeypatch):
     real, tries = store.train, []
 
-    def flaky(cfg, noise, tc, seeds, callback=None):
-        r = real(cfg, noise, tc, seeds)
+    def flaky(cfg, noise, tc, seeds, callback=None, init=None):
+        r = real(cfg, noise, tc, seeds, init=init)
         tries.append(tc.lr)
         return r._replace(diverged=np.array([len(tries) == 1]))
 
@@ -95,11 +96,11 @@ def test_retry_that_succeeds_is_recorded(tmp_path, tiny, monkeypatch):
 def test_grid_runner_resumes_after_interruption(tmp_path, tiny, monkeypatch, capsys):
     real, calls = store.train, []
 
-    def interrupted(cfg, noise, tc, seeds, callback=None):
+    def interrupted(cfg, noise, tc, seeds, callback=None, init=None):
         calls.append(cfg.layers)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return real(cfg, noise, tc, seeds)
+        return real(cfg, noise, tc, seeds, init=init)
 
     monkeypatch.setattr(store, "train", interrupted)
     argv = ["train", "--profile", "tiny", "--data", str(tmp_path), "--columns", "u1", "--depths", "1-3", "--variants", "diag", "--no-deep-u5"]
@@ -107,7 +108,7 @@ def test_grid_runner_resumes_after_interruption(tmp_path, tiny, monkeypatch, cap
         main(argv)
     assert len(list((tmp_path / "tiny").glob("*.npz"))) == 1
     calls.clear()
-    monkeypatch.setattr(store, "train", lambda cfg, noise, tc, seeds, callback=None: (calls.append(cfg.layers), real(cfg, noise, tc, seeds))[1])
+    monkeypatch.setattr(store, "train", lambda cfg, noise, tc, seeds, callback=None, init=None: (calls.append(cfg.layers), real(cfg, noise, tc, seeds, init=init))[1])
     assert main(argv) == 0
     assert calls == [2, 3], "only the models not finished before the interruption are trained"
     assert len(list((tmp_path / "tiny").glob("*.npz"))) == 3
@@ -123,3 +124,31 @@ def test_seed_must_be_an_integer():
 def test_unknown_profile():
     with pytest.raises(ValueError, match="unknown training profile 'fastest'"):
         store.checkpoint_path("data", "fastest", ModelConfig("diag", 1), Uniform(1.0), 0)
+
+
+def test_growing_profile_trains_the_shallower_model_first_and_keys_on_it(tmp_path, monkeypatch, count_training):
+    shallower = lambda cfg: dataclasses.replace(cfg, layers=cfg.layers - 1) if cfg.layers > 1 else None
+    prof = Profile("tiny", lambda cfg, noise: TrainConfig(steps=10, batch=32, chunk=10), 1, "test profile", start_from=shallower)
+    monkeypatch.setitem(profiles.PROFILES, "tiny", prof)
+    noise = Uniform(1.0)
+    deep = store.get_or_train(tmp_path, "tiny", ModelConfig("diag", 3), noise, 0)
+    assert [c[1] for c in count_training] == [1, 2, 3]  # the chain, shallow first
+    shallow = store.checkpoint_path(tmp_path, "tiny", ModelConfig("diag", 2), noise, 0)
+    assert deep.meta["grown_from"] == shallow.name
+    np.testing.assert_array_equal(deep.P[:2] != 0, store.load(shallow).P != 0)
+    store.get_or_train(tmp_path, "tiny", ModelConfig("diag", 3), noise, 0)
+    assert len(count_training) == 3  # nothing retrained
+    # a changed recipe for the 1-layer model renames the whole chain
+    before = store.checkpoint_path(tmp_path, "tiny", ModelConfig("diag", 3), noise, 0)
+    monkeypatch.setitem(profiles.PROFILES, "tiny", Profile("tiny", lambda c, n: TrainConfig(steps=10 + (c.layers == 1), batch=32), 1, "", start_from=shallower))
+    assert store.checkpoint_path(tmp_path, "tiny", ModelConfig("diag", 3), noise, 0) != before
+
+
+def test_full_warm_started_from_diag_starts_as_that_model(tmp_path, monkeypatch, count_training):
+    from_diag = lambda cfg: dataclasses.replace(cfg, variant="diag") if cfg.variant == "full" else None
+    prof = Profile("tiny", lambda cfg, noise: TrainConfig(steps=10, batch=32, chunk=10, lr=1e-9), 1, "", start_from=from_diag)
+    monkeypatch.setitem(profiles.PROFILES, "tiny", prof)
+    full = store.get_or_train(tmp_path, "tiny", ModelConfig("full", 2), Uniform(1.0), 0)
+    assert [c[:2] for c in count_training] == [("diag", 2), ("full", 2)]
+    diag = store.load(tmp_path / "tiny" / full.meta["grown_from"])
+    np.testing.assert_allclose(full.P, diag.P, atol=1e-6)  # lr ~ 0: the FULL model is still the DIAG one

@@ -1,6 +1,7 @@
 import dataclasses
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -90,3 +91,43 @@ def test_float64_needs_x64():
 def test_bad_seeds():
     with pytest.raises(ValueError, match="seeds"):
         train(ModelConfig("diag", 1), Uniform(1.0), TrainConfig(steps=1), seeds=(1, 1))
+
+
+def test_grow_keeps_the_trained_layers_and_starts_near_the_shallow_model():
+    from lintx.model import predict
+    from lintx.tasks import sample_batch
+    from lintx.train import grow
+
+    noise = Uniform(1.0)
+    tc = TrainConfig(steps=30, batch=64, lr=3e-2)
+    shallow = ModelConfig("diag", 2)
+    r = train(shallow, noise, tc, seeds=(0,))
+    deep = ModelConfig("diag", 3)
+    grown = grow(deep, noise, unstack(r, 0), 0, tc)
+    for k, v in unstack(r, 0).items():
+        np.testing.assert_array_equal(grown[k][:2], v)
+        assert grown[k].shape == deep.param_shapes()[k]
+    tokens = sample_batch(jax.random.key(3), noise, 256).tokens
+    before, after = predict(shallow, unstack(r, 0), tokens)[-1], predict(deep, grown, tokens)[-1]
+    assert float(jnp.mean((after - before) ** 2)) < 0.05 * float(jnp.mean(before**2))
+    warm = train(deep, noise, tc, seeds=(0,), init=[grown])
+    cold = train(deep, noise, tc, seeds=(0,))
+    assert warm.loss_history[0, 0] < cold.loss_history[0, 0]  # starts where the shallow model ended
+    with pytest.raises(ValueError, match="cannot grow"):
+        grow(ModelConfig("diag", 4), noise, unstack(r, 0), 0, tc)
+
+
+def test_embed_gives_the_same_function_in_a_richer_variant():
+    from lintx.model import predict
+    from lintx.tasks import sample_batch
+    from lintx.train import embed
+
+    noise = Uniform(1.0)
+    r = train(ModelConfig("gdpp", 2), noise, TrainConfig(steps=10, batch=32), seeds=(0,))
+    tokens = sample_batch(jax.random.key(1), noise, 64).tokens
+    ref = predict(ModelConfig("gdpp", 2), unstack(r, 0), tokens)
+    for variant in ("diag", "full"):
+        cfg = ModelConfig(variant, 2)
+        np.testing.assert_allclose(predict(cfg, embed(cfg, ModelConfig("gdpp", 2), unstack(r, 0)), tokens), ref, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="not a special case"):
+        embed(ModelConfig("gdpp", 2), ModelConfig("full", 2), {"P": np.zeros((2, 1, 11, 11)), "Q": np.zeros((2, 1, 11, 11))})

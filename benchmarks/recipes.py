@@ -1,0 +1,106 @@
+"""Training recipes against wall time on the hard cells of Table 1 (issue 3: find ``fast`` by measurement).
+
+    python benchmarks/recipes.py [--cells diag-L4-u5,full-L7-c13] [--recipes fast,b512x4] [--num 100000]
+
+Each (cell, recipe) trains seed 0 in this process (pin it to one core and single-threaded XLA for honest
+numbers, as ``make bench`` does), then evaluates the adjusted loss on ``--num`` sequences of the shared
+evaluation key 2024, the key Table 1 uses. Prints one Markdown row per run as it finishes; the table is
+recorded in ``benchmarks/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import platform
+import time
+
+import jax
+
+from lintx.metrics import evaluate
+from lintx.model import Model, ModelConfig
+from lintx.profiles import get_profile
+from lintx.reference import paper_table1
+from lintx.tasks import noise_from_label
+from lintx.train import TrainConfig, grow, train, unstack
+
+HARD_CELLS = ("diag-L4-u5", "full-L4-u5", "diag-L7-u5", "full-L7-u5", "full-L7-c13", "diag-L6-u0")
+
+
+def _lr(L):
+    return 3e-2 if L <= 4 else 1e-2
+
+
+# candidate recipes: name -> (cfg, noise) -> TrainConfig
+RECIPES = {
+    "fast": lambda cfg, noise: get_profile("fast").recipe(cfg, noise),
+    "v1:b2048x1000L": lambda cfg, noise: TrainConfig(steps=1000 * min(cfg.layers, 5), batch=2048, lr=_lr(cfg.layers)),
+    "b512x1000L": lambda cfg, noise: TrainConfig(steps=1000 * min(cfg.layers, 5), batch=512, lr=_lr(cfg.layers)),
+    "b512x2000L": lambda cfg, noise: TrainConfig(steps=2000 * min(cfg.layers, 5), batch=512, lr=_lr(cfg.layers)),
+    "b512x4000L": lambda cfg, noise: TrainConfig(steps=4000 * min(cfg.layers, 5), batch=512, lr=_lr(cfg.layers)),
+    "b256x4000L": lambda cfg, noise: TrainConfig(steps=4000 * min(cfg.layers, 5), batch=256, lr=_lr(cfg.layers)),
+    "b512x1000L-lr3e-2": lambda cfg, noise: TrainConfig(steps=1000 * min(cfg.layers, 5), batch=512, lr=3e-2),
+    "b512x2000L-lr3e-2": lambda cfg, noise: TrainConfig(steps=2000 * min(cfg.layers, 5), batch=512, lr=3e-2),
+    "b512x1000L-lr2e-2-b2.99": lambda cfg, noise: TrainConfig(steps=1000 * min(cfg.layers, 5), batch=512, lr=2e-2, b2=0.99),
+    "b512x1000L-lr1e-2-b2.99": lambda cfg, noise: TrainConfig(steps=1000 * min(cfg.layers, 5), batch=512, lr=1e-2, b2=0.99),
+    "b512x1000L-lr5e-3-b2.99": lambda cfg, noise: TrainConfig(steps=1000 * min(cfg.layers, 5), batch=512, lr=5e-3, b2=0.99),
+    "b512x1000L-lr3e-3-b2.99": lambda cfg, noise: TrainConfig(steps=1000 * min(cfg.layers, 5), batch=512, lr=3e-3, b2=0.99),
+    "b512x1000L-lr2e-2-b2.99-init.03": lambda cfg, noise: TrainConfig(steps=1000 * min(cfg.layers, 5), batch=512, lr=2e-2, b2=0.99, init_std=0.03),
+    "b512x1000L-lr1e-2-b2.99-init.03": lambda cfg, noise: TrainConfig(steps=1000 * min(cfg.layers, 5), batch=512, lr=1e-2, b2=0.99, init_std=0.03),
+    "b1024x1000L-lr1e-2-b2.99": lambda cfg, noise: TrainConfig(steps=1000 * min(cfg.layers, 5), batch=1024, lr=1e-2, b2=0.99),
+}
+
+
+# warm-start chains: depth 1 from scratch, each deeper model grown from the previous (lintx.train.grow)
+GROW = {
+    "grow-b512x2000-lr3e-2": lambda cfg, noise: TrainConfig(steps=2000, batch=512, lr=3e-2),
+    "grow-b512x1000-lr3e-2": lambda cfg, noise: TrainConfig(steps=1000, batch=512, lr=3e-2),
+    "grow-b512x2000-lr1e-2": lambda cfg, noise: TrainConfig(steps=2000, batch=512, lr=1e-2),
+}
+
+
+def parse_cell(cell: str):
+    variant, depth, label = cell.split("-")
+    return ModelConfig(variant, int(depth[1:])), noise_from_label(label)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cells", default=",".join(HARD_CELLS))
+    ap.add_argument("--recipes", default="fast")
+    ap.add_argument("--num", type=int, default=100_000)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    paper = paper_table1()
+    print(f"# recipes: {platform.machine()}, {os.cpu_count()} CPUs, jax {jax.__version__} on {jax.devices()[0].platform}, "
+          f"eval {args.num:,} sequences, seed {args.seed}\n")
+    print("| cell | recipe | steps | batch | lr | train s (chain: cumulative) | adjusted loss | paper | ratio |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for cell in args.cells.split(","):
+        cfg, noise = parse_cell(cell)
+        ref = paper[(cfg.variant.upper(), cfg.layers)][noise.label]
+        for name in args.recipes.split(","):
+            if name in GROW:
+                chain, params, total = range(1, cfg.layers + 1), None, 0.0
+            else:
+                chain, params, total = [cfg.layers], None, 0.0
+            for L in chain:
+                c = ModelConfig(cfg.variant, L)
+                tc = (GROW.get(name) or RECIPES[name])(c, noise)
+                start = time.perf_counter()
+                init = None if params is None else [grow(c, noise, params, args.seed, tc)]
+                result = train(c, noise, tc, seeds=(args.seed,), init=init)
+                jax.block_until_ready(result.params)
+                total += time.perf_counter() - start
+                params = unstack(result, 0)
+                r = evaluate(Model(c, params), noise, jax.random.key(2024), args.num)
+                flag = " (diverged)" if result.diverged[0] else ""
+                ref = paper[(c.variant.upper(), L)][noise.label]
+                loss = float(r["adjusted_loss"][-1])
+                print(f"| {c.variant}-L{L}-{noise.label} | {name} | {tc.steps} | {tc.batch} | {tc.lr:g} | {total:.0f} | "
+                      f"{loss:.4g}{flag} | {ref:.3g} | {loss / ref:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
