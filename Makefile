@@ -23,8 +23,9 @@ $(STAMP): pyproject.toml requirements.lock
 
 venv: $(STAMP)
 
+# Two pytest workers (pytest-xdist), one per core, each with single-threaded XLA.
 test: $(STAMP)
-	$(PY) -m pytest -q
+	XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" $(PY) -m pytest -q -n 2 --dist loadgroup
 
 bench: $(STAMP)
 	$(PY) benchmarks/train_step.py

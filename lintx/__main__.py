@@ -56,6 +56,7 @@ def _cost(cfg, prof, noise):
 
 
 def train_command(args) -> int:
+    from lintx.checkpoint import DivergedError
     from lintx.store import checkpoint_path, get_or_train
 
     prof, jobs = _jobs(args)
@@ -72,15 +73,25 @@ def train_command(args) -> int:
         with open(log_path, "a") as f:
             f.write(json.dumps(record) + "\n")
 
+    failed = []
     for n_done, (cfg, noise, seed) in enumerate(todo, 1):
         t = time.perf_counter()
-        ckpt = get_or_train(args.data, prof.name, cfg, noise, seed, log=log)
+        try:
+            ckpt = get_or_train(args.data, prof.name, cfg, noise, seed, log=log)
+        except DivergedError as e:  # reported and logged, never saved; the grid goes on
+            failed.append(f"{cfg.variant} L{cfg.layers} {noise.label} seed {seed}")
+            log({"failed": failed[-1], "profile": prof.name, "seconds": round(time.perf_counter() - t, 2), "error": str(e)})
+            print(f"[shard {i}/{k}] {n_done}/{len(todo)} FAILED {failed[-1]}: {e}", flush=True)
+            done_cost += _cost(cfg, prof, noise)
+            continue
         done_cost += _cost(cfg, prof, noise)
         elapsed = time.perf_counter() - start
         eta = elapsed / done_cost * (total_cost - done_cost)
         print(f"[shard {i}/{k}] {n_done}/{len(todo)} {cfg.variant} L{cfg.layers} {noise.label} seed {seed}: "
               f"{time.perf_counter() - t:.1f}s, final train loss {ckpt.meta['final_loss']:.4g}; ETA {eta / 60:.1f} min", flush=True)
-    return 0
+    if failed:
+        print(f"[shard {i}/{k}] {len(failed)} model(s) diverged after every retry and were not saved: {', '.join(failed)}", flush=True)
+    return 1 if failed else 0
 
 
 def main(argv=None) -> int:

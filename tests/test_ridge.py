@@ -70,6 +70,7 @@ def baseline_losses():
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("baseline_losses")  # one worker computes the module fixture once
 @pytest.mark.parametrize("label", COLUMNS)
 @pytest.mark.parametrize("method", ["CONSTRR", "ADARR"])
 def test_baseline_matches_table_1(baseline_losses, label, method):
@@ -80,6 +81,7 @@ def test_baseline_matches_table_1(baseline_losses, label, method):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("baseline_losses")
 @pytest.mark.parametrize("label", COLUMNS)
 def test_tunedrr_no_worse_than_table_1(baseline_losses, label):
     paper = paper_table1()[("TUNEDRR", None)][label]
