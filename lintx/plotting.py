@@ -53,3 +53,16 @@ def mark_in_distribution(ax, noise) -> None:
     else:
         for s in getattr(noise, "values", None) or (noise.sigma,):
             ax.axvline(s, color="0.6", ls=":", lw=1, zorder=0)
+
+
+def cap(ax, top: float = 10.0) -> None:
+    """Cap a log y-axis at ``top``: deep models trained on a narrow noise range can blow up far out of
+    it (1e24 and more), which would flatten every other curve. Such curves leave the panel at the top."""
+    lo, hi = ax.get_ylim()
+    if hi > top:
+        ax.set_ylim(lo, top)
+
+
+def seeds_text(seeds) -> str:
+    """``seed 0`` or ``best of 5 seeds`` for a figure title."""
+    return f"seed {seeds[0]}" if len(seeds) == 1 else f"best of {len(seeds)} seeds"

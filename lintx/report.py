@@ -26,7 +26,8 @@ from lintx import metrics
 from lintx.metrics import EVAL_CHUNK, evaluate
 from lintx.reference import COLUMNS, paper_table1
 from lintx.ridge import AdaRR, ConstRR, TunedRR, tune_baselines
-from lintx.store import checkpoint_path, get_or_train
+from lintx.checkpoint import DivergedError
+from lintx.store import checkpoint_path, failure_path, get_or_train
 from lintx.model import ModelConfig
 from lintx.tasks import noise_from_label
 
@@ -68,14 +69,17 @@ def evaluate_checkpoint(data_dir, path, eval_seed: int, num: int, noise=None) ->
 
 def checkpoints(data_dir, profile: str, cfg: ModelConfig, noise, seeds: Sequence[int], train_missing: bool = True) -> list[tuple[int, Path]]:
     """``(seed, path)`` of each seed's checkpoint in ``data_dir``; a missing one is trained (and cached)
-    if ``train_missing``, else left out."""
+    if ``train_missing``, else left out. A model whose training diverged after every retry is left out."""
     found = []
     for s in seeds:
         path = checkpoint_path(data_dir, profile, cfg, noise, s)
         if not path.exists():
-            if not train_missing:
+            if not train_missing or failure_path(path).exists():
                 continue
-            get_or_train(data_dir, profile, cfg, noise, s)
+            try:
+                get_or_train(data_dir, profile, cfg, noise, s)
+            except DivergedError:  # recorded by the store; reported as missing
+                continue
         found.append((s, path))
     return found
 

@@ -15,7 +15,8 @@ child's hash.
 
 A diverged seed is retried with the learning rate divided by 3, up to twice; what was used is recorded
 in the sidecar (``train``, ``retries``). If it still diverges, :class:`~lintx.checkpoint.DivergedError`
-is raised.
+is raised and the failure is recorded beside where the checkpoint would be (``NAME.diverged.json``), so
+it is reported again, not retrained, until that record is deleted.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Sequence
 
-from lintx.checkpoint import Checkpoint, DivergedError, from_training, load, save
+from lintx.checkpoint import Checkpoint, DivergedError, atomic_write, from_training, load, save
 from lintx.model import ModelConfig
 from lintx.profiles import Profile, get_profile
 from lintx.reference import COLUMNS
@@ -68,6 +69,19 @@ def checkpoint_path(data_dir, profile: str | Profile, cfg: ModelConfig, noise: N
     return Path(data_dir) / prof.name / name
 
 
+def failure_path(path: Path) -> Path:
+    """Where a model that diverged after every retry is recorded (same content key, never a checkpoint)."""
+    return Path(path).with_suffix(".diverged.json")
+
+
+def _raise_if_failed(path: Path) -> None:
+    """A recorded divergence is reported again, not retrained: delete the record to try once more."""
+    failure = failure_path(path)
+    if failure.exists():
+        raise DivergedError(f"{path.name} diverged after every retry (recorded in {failure}; delete it to retrain): "
+                            f"{json.loads(failure.read_text()).get('error', '')}")
+
+
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     lock = path.parent / ".locks" / (path.name + ".lock")
@@ -97,10 +111,12 @@ def get_or_train(
     path = checkpoint_path(data_dir, prof, cfg, noise, seed)
     if path.exists():
         return load(path)
+    _raise_if_failed(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(path):
         if path.exists():  # trained by another process while we waited
             return load(path)
+        _raise_if_failed(path)
         tc = prof.recipe(cfg, noise)
         shallow = parent_config(prof, cfg)
         init, parent = None, None
@@ -114,7 +130,13 @@ def get_or_train(
                 break
             if retry < MAX_RETRIES:
                 tc = dataclasses.replace(tc, lr=tc.lr / 3)
-        ckpt = from_training(cfg, noise, tc, result, 0)  # raises DivergedError if the last try diverged
+        try:
+            ckpt = from_training(cfg, noise, tc, result, 0)  # raises DivergedError if the last try diverged
+        except DivergedError as e:
+            record = {"error": str(e), "retries": retry, "train": tc.to_json(), "final_loss": float(result.final_loss[0]),
+                      "skipped_steps": int(result.skipped_steps[0]), "seconds": round(time.perf_counter() - start, 2)}
+            atomic_write(failure_path(path), json.dumps(record, indent=1, sort_keys=True).encode())
+            raise
         meta = {**ckpt.meta, "profile": prof.name, "retries": retry}
         if parent is not None:
             meta["grown_from"] = checkpoint_path(data_dir, prof, shallow, noise, seed).name

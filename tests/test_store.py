@@ -77,7 +77,16 @@ def test_diverged_is_retried_then_refused(tmp_path, monkeypatch):
     with pytest.raises(DivergedError):
         store.get_or_train(tmp_path, "tiny", cfg, noise, 0)
     assert lrs == pytest.approx([30.0, 10.0, 10.0 / 3])
-    assert not store.checkpoint_path(tmp_path, "tiny", cfg, noise, 0).exists()
+    path = store.checkpoint_path(tmp_path, "tiny", cfg, noise, 0)
+    assert not path.exists()
+    # the failure is recorded: asked again, it is reported at once, not retrained
+    assert json.loads(store.failure_path(path).read_text())["retries"] == 2
+    with pytest.raises(DivergedError, match="delete it to retrain"):
+        store.get_or_train(tmp_path, "tiny", cfg, noise, 0)
+    assert len(lrs) == 3
+    # and a report leaves it out instead of failing
+    from lintx import report
+    assert report.checkpoints(tmp_path, "tiny", cfg, noise, [0]) == []
 
 
 def test_retry_that_succeeds_is_recorded(tmp_path, tiny, monkeypatch):
