@@ -178,7 +178,9 @@ def table1(data_dir, profile: str, seeds: Sequence[int], eval_seed: int = 2024, 
                     values.append(evaluate_checkpoint(data_dir, path, eval_seed, num)["adjusted_loss"][-1])
                     if callback:
                         callback(method, L, column, s)
-                rows.append(_row(method, L, column, values, paper[(method, L)][column]))
+                row = _row(method, L, column, values, paper[(method, L)][column])
+                row["diverged"] = sum(failure_path(checkpoint_path(data_dir, profile, cfg, noise, s)).exists() for s in seeds)
+                rows.append(row)
         for name, baseline in tuned_baselines(data_dir, column, num=tune_num).items():
             r = evaluate_baseline(data_dir, name, baseline, column, eval_seed, num)
             rows.append(_row(name, None, column, [r["adjusted_loss"]], paper[(name, None)][column]))
@@ -199,7 +201,7 @@ def write_table1(rows: list[dict], out_dir, profile: str, num: int) -> tuple[Pat
     """``table1.csv`` (every row) and ``table1.md`` (ours / paper per cell, out-of-tolerance cells marked)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    fields = ["method", "layers", "column", "seeds_found", "best", "mean", "std", "paper", "ratio", "within"]
+    fields = ["method", "layers", "column", "seeds_found", "diverged", "best", "mean", "std", "paper", "ratio", "within"]
     with open(out / "table1.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         w.writeheader()
@@ -213,7 +215,8 @@ def write_table1(rows: list[dict], out_dir, profile: str, num: int) -> tuple[Pat
     lines = [f"# Table 1: adjusted evaluation loss, ours / paper (profile `{profile}`, {num:,} evaluation sequences)", "",
              f"Model cells: best of the seeds found (count in `table1.csv`). **{sum(r['within'] for r in found)} of {len(found)}** "
              f"trained cells are within tolerance (`1.10 x paper + 0.001`; `u0` at 4+ layers: `10 x paper`); "
-             f"{len(models) - len(found)} of {len(models)} cells have no checkpoint yet (`-`). Cells marked **!** are outside tolerance.", "",
+             f"{len(models) - len(found)} of {len(models)} cells have no checkpoint: not trained yet (`-`), or diverged after every "
+             f"retry ({sum(1 for r in models if not r['seeds_found'] and r.get('diverged'))} cells, `diverged`). Cells marked **!** are outside tolerance.", "",
              "Baseline rows are one evaluation on the same sequences as the models. ADARR's squared errors are heavy-tailed: "
              "one 100,000-sequence set spreads it by about 5%, and its expected value is within 4% of the paper's "
              "(README, 'Measured agreement'), so an ADARR mark here reflects this evaluation set, not the estimator.", "",
@@ -223,7 +226,7 @@ def write_table1(rows: list[dict], out_dir, profile: str, num: int) -> tuple[Pat
         for c in columns:
             r = cell.get((m, L, c))
             if r is None or not r["seeds_found"]:
-                vals.append(f"- / {r['paper']:.3g}" if r else "")
+                vals.append(f"{'diverged' if r.get('diverged') else '-'} / {r['paper']:.3g}" if r else "")
             else:
                 mark = "" if r["within"] else " **!**"
                 vals.append(f"{r['best']:.3g} / {r['paper']:.3g}{mark}")

@@ -1,5 +1,6 @@
 import pytest
 
+import lintx.store as store
 from lintx import profiles, report
 from lintx.model import ModelConfig
 from lintx.profiles import Profile
@@ -30,6 +31,9 @@ def test_cache_reuses_and_keys_on_settings(tmp_path):
 def test_table1_reports_found_and_missing_cells(tmp_path, monkeypatch):
     monkeypatch.setitem(profiles.PROFILES, "tiny", Profile("tiny", lambda c, n: TrainConfig(steps=20, batch=64), 1, ""))
     get_or_train(tmp_path, "tiny", ModelConfig("diag", 1), Uniform(1.0), 0)
+    # GD++ recorded as diverged after every retry: reported as such, not as untrained
+    gdpp = store.checkpoint_path(tmp_path, "tiny", ModelConfig("gdpp", 1), Uniform(1.0), 0)
+    store.failure_path(gdpp).write_text('{"error": "test"}')
     rows = report.table1(tmp_path, "tiny", seeds=[0], num=2000, columns=["u1"], depths=[1], tune_num=5000)
     by = {(r["method"], r["layers"]): r for r in rows}
     assert by[("DIAG", 1)]["seeds_found"] == 1 and by[("FULL", 1)]["seeds_found"] == 0
@@ -37,6 +41,8 @@ def test_table1_reports_found_and_missing_cells(tmp_path, monkeypatch):
     csv_path, md_path = report.write_table1(rows, tmp_path / "out", "tiny", 2000)
     text = md_path.read_text()
     assert "| DIAG | 1 |" in text and "- / 1.64" in text and "of 1** trained cells" in text
+    assert "| GDPP | 1 | diverged / 1.64 |" in text and "(1 cells, `diverged`)" in text
+    assert by[("GDPP", 1)]["diverged"] == 1 and by[("FULL", 1)]["diverged"] == 0
     # a second build evaluates nothing new: every evaluation is served from the cache
     n_cached = len(list((tmp_path / "evals").glob("*.json")))
     report.table1(tmp_path, "tiny", seeds=[0], num=2000, columns=["u1"], depths=[1], tune_num=5000)
