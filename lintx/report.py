@@ -21,12 +21,11 @@ from typing import Sequence
 import jax
 import numpy as np
 
-from lintx.checkpoint import atomic_write, load
 from lintx import metrics
+from lintx.checkpoint import DivergedError, atomic_write, load
 from lintx.metrics import EVAL_CHUNK, evaluate
 from lintx.reference import COLUMNS, paper_table1
 from lintx.ridge import AdaRR, ConstRR, TunedRR, tune_baselines
-from lintx.checkpoint import DivergedError
 from lintx.store import checkpoint_path, failure_path, get_or_train
 from lintx.model import ModelConfig
 from lintx.tasks import noise_from_label
