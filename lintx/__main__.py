@@ -1,7 +1,9 @@
-"""Command line: ``python -m lintx train ...`` trains every missing model of a profile's grid.
+"""Command line: ``python -m lintx train ...`` trains every missing model of a profile's grid;
+``python -m lintx check ...`` runs the held-out check of :mod:`lintx.store` on the checkpoints saved.
 
     python -m lintx train --profile fast                      # the whole study, 5 seeds
     python -m lintx train --profile fast --columns u5 --depths 1-8 --seeds 0 --workers 2
+    python -m lintx check --profile fast                      # exit status 1 if a checkpoint fails
 
 Resumable: finished checkpoints are found by content (see :mod:`lintx.store`) and skipped, so a stop
 loses at most the models in progress. ``--workers N`` runs N processes, each restricted to one XLA
@@ -94,6 +96,32 @@ def train_command(args) -> int:
     return 1 if failed else 0
 
 
+def check_command(args) -> int:
+    """Held-out check of every checkpoint of a profile (those saved before the check existed have no
+    ``validation_loss`` in their sidecar): one line per failure, a summary, exit status 1 if any fails."""
+    from pathlib import Path
+
+    from lintx.checkpoint import load
+    from lintx.profiles import get_profile
+    from lintx.store import held_out_loss, held_out_problem
+
+    prof = get_profile(args.profile)
+    paths = sorted(Path(args.data, prof.name).glob("*.npz"))
+    failed, checked = [], 0
+    for path in paths:
+        ckpt = load(path)
+        if "validation_loss" in ckpt.meta and not args.all:
+            continue
+        checked += 1
+        problem = held_out_problem(ckpt, held_out_loss(ckpt, prof.validation_num))
+        if problem is not None:
+            failed.append(path.name)
+            print(f"FAILED {path.name}: {problem}", flush=True)
+    print(f"{checked} of {len(paths)} checkpoints in {Path(args.data, prof.name)} checked on {prof.validation_num} "
+          f"held-out sequences each; {len(failed)} failed", flush=True)
+    return 1 if failed else 0
+
+
 def main(argv=None) -> int:
     from lintx.reference import COLUMNS
 
@@ -109,7 +137,13 @@ def main(argv=None) -> int:
     t.add_argument("--no-deep-u5", dest="deep_u5", action="store_false", help="skip the 8-layer sigma_max=5 models")
     t.add_argument("--workers", type=int, default=1)
     t.add_argument("--shard", type=lambda s: tuple(int(x) for x in s.split("/")), default=(0, 1), help=argparse.SUPPRESS)
+    c = sub.add_parser("check", help="held-out check of the checkpoints saved under a profile")
+    c.add_argument("--profile", default="fast", help="paper, fast or quick (lintx.profiles)")
+    c.add_argument("--data", default="data")
+    c.add_argument("--all", action="store_true", help="also those whose check was recorded when they were trained")
     args = ap.parse_args(argv)
+    if args.command == "check":
+        return check_command(args)
     if args.workers > 1:
         env = {**os.environ, "XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") + " " + SINGLE_THREAD).strip()}
         base = list(argv if argv is not None else sys.argv[1:])

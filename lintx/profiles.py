@@ -39,6 +39,8 @@ class Profile:
     # either one layer shallower, same variant (grown, lintx.train.grow), or the same depth in a variant it
     # contains (embedded, lintx.train.embed)
     start_from: Optional[Callable[[ModelConfig], Optional[ModelConfig]]] = None
+    # held-out check after training (lintx.store): sequences a new model is evaluated on before it is saved
+    validation_num: int = 200_000
 
 
 def _paper(cfg: ModelConfig, noise: Noise) -> TrainConfig:
@@ -75,8 +77,8 @@ def _tiny(cfg: ModelConfig, noise: Noise) -> TrainConfig:
 PROFILES = {
     "paper": Profile("paper", _paper, 5, "the paper's protocol verbatim: Adam 1e-4, batch 2048, 200k steps"),
     "fast": Profile("fast", _fast, 5, "our recipe for the shipped cache: normalised Adam, batch 512, 1000*min(L,5) steps", _from_diag),
-    "quick": Profile("quick", _quick, 1, "reduced fidelity for smoke runs and Binder: 150*min(L,5) steps at batch 256", _from_diag),
-    "tiny": Profile("tiny", _tiny, 1, "tests only: 20 steps at batch 64, meaningless numbers"),
+    "quick": Profile("quick", _quick, 1, "reduced fidelity for smoke runs and Binder: 150*min(L,5) steps at batch 256", _from_diag, 50_000),
+    "tiny": Profile("tiny", _tiny, 1, "tests only: 20 steps at batch 64, meaningless numbers", validation_num=2_000),
 }
 
 

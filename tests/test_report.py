@@ -29,7 +29,7 @@ def test_cache_reuses_and_keys_on_settings(tmp_path):
 
 
 def test_table1_reports_found_and_missing_cells(tmp_path, monkeypatch):
-    monkeypatch.setitem(profiles.PROFILES, "tiny", Profile("tiny", lambda c, n: TrainConfig(steps=20, batch=64), 1, ""))
+    monkeypatch.setitem(profiles.PROFILES, "tiny", Profile("tiny", lambda c, n: TrainConfig(steps=20, batch=64), 1, "", validation_num=2_000))
     get_or_train(tmp_path, "tiny", ModelConfig("diag", 1), Uniform(1.0), 0)
     # GD++ recorded as diverged after every retry: reported as such, not as untrained
     gdpp = store.checkpoint_path(tmp_path, "tiny", ModelConfig("gdpp", 1), Uniform(1.0), 0)

@@ -19,7 +19,7 @@ from lintx.train import TrainConfig, train
 
 @pytest.fixture
 def tiny(monkeypatch):
-    prof = Profile("tiny", lambda cfg, noise: TrainConfig(steps=10, batch=32, chunk=10), 1, "test profile")
+    prof = Profile("tiny", lambda cfg, noise: TrainConfig(steps=10, batch=32, chunk=10), 1, "test profile", validation_num=2_000)
     monkeypatch.setitem(profiles.PROFILES, "tiny", prof)
     return prof
 
@@ -53,7 +53,7 @@ def test_changed_code_or_recipe_trains_anew_and_keeps_the_old(tmp_path, tiny, co
     assert new != old
     store.get_or_train(tmp_path, "tiny", cfg, noise, 0)
     assert len(count_training) == 2 and old.exists() and new.exists()
-    monkeypatch.setitem(profiles.PROFILES, "tiny", Profile("tiny", lambda c, n: TrainConfig(steps=12, batch=32), 1, ""))
+    monkeypatch.setitem(profiles.PROFILES, "tiny", Profile("tiny", lambda c, n: TrainConfig(steps=12, batch=32), 1, "", validation_num=2_000))
     assert store.checkpoint_path(tmp_path, "tiny", cfg, noise, 0) not in (old, new)
 
 
@@ -69,7 +69,7 @@ def test_corrupt_cached_checkpoint_is_an_error_not_a_retrain(tmp_path, tiny, cou
 
 def test_diverged_is_retried_then_refused(tmp_path, monkeypatch):
     bad = TrainConfig(steps=30, batch=128, lr=30.0, clip=0.0, normalise=False, schedule="constant", chunk=10)
-    monkeypatch.setitem(profiles.PROFILES, "tiny", Profile("tiny", lambda c, n: bad, 1, ""))
+    monkeypatch.setitem(profiles.PROFILES, "tiny", Profile("tiny", lambda c, n: bad, 1, "", validation_num=2_000))
     lrs = []
     real = store.train
     monkeypatch.setattr(store, "train", lambda cfg, noise, tc, seeds, callback=None, init=None: (lrs.append(tc.lr), real(cfg, noise, tc, seeds, init=init))[1])
@@ -137,7 +137,7 @@ def test_unknown_profile():
 
 def test_growing_profile_trains_the_shallower_model_first_and_keys_on_it(tmp_path, monkeypatch, count_training):
     shallower = lambda cfg: dataclasses.replace(cfg, layers=cfg.layers - 1) if cfg.layers > 1 else None
-    prof = Profile("tiny", lambda cfg, noise: TrainConfig(steps=10, batch=32, chunk=10), 1, "test profile", start_from=shallower)
+    prof = Profile("tiny", lambda cfg, noise: TrainConfig(steps=10, batch=32, chunk=10), 1, "test profile", start_from=shallower, validation_num=2_000)
     monkeypatch.setitem(profiles.PROFILES, "tiny", prof)
     noise = Uniform(1.0)
     deep = store.get_or_train(tmp_path, "tiny", ModelConfig("diag", 3), noise, 0)
@@ -149,15 +149,52 @@ def test_growing_profile_trains_the_shallower_model_first_and_keys_on_it(tmp_pat
     assert len(count_training) == 3  # nothing retrained
     # a changed recipe for the 1-layer model renames the whole chain
     before = store.checkpoint_path(tmp_path, "tiny", ModelConfig("diag", 3), noise, 0)
-    monkeypatch.setitem(profiles.PROFILES, "tiny", Profile("tiny", lambda c, n: TrainConfig(steps=10 + (c.layers == 1), batch=32), 1, "", start_from=shallower))
+    monkeypatch.setitem(profiles.PROFILES, "tiny", Profile("tiny", lambda c, n: TrainConfig(steps=10 + (c.layers == 1), batch=32), 1, "", start_from=shallower, validation_num=2_000))
     assert store.checkpoint_path(tmp_path, "tiny", ModelConfig("diag", 3), noise, 0) != before
 
 
 def test_full_warm_started_from_diag_starts_as_that_model(tmp_path, monkeypatch, count_training):
     from_diag = lambda cfg: dataclasses.replace(cfg, variant="diag") if cfg.variant == "full" else None
-    prof = Profile("tiny", lambda cfg, noise: TrainConfig(steps=10, batch=32, chunk=10, lr=1e-9), 1, "", start_from=from_diag)
+    prof = Profile("tiny", lambda cfg, noise: TrainConfig(steps=10, batch=32, chunk=10, lr=1e-9), 1, "", start_from=from_diag, validation_num=2_000)
     monkeypatch.setitem(profiles.PROFILES, "tiny", prof)
     full = store.get_or_train(tmp_path, "tiny", ModelConfig("full", 2), Uniform(1.0), 0)
     assert [c[:2] for c in count_training] == [("diag", 2), ("full", 2)]
     diag = store.load(tmp_path / "tiny" / full.meta["grown_from"])
     np.testing.assert_allclose(full.P, diag.P, atol=1e-6)  # lr ~ 0: the FULL model is still the DIAG one
+
+
+def test_model_that_explodes_on_held_out_sequences_is_retried_then_refused(tmp_path, tiny, monkeypatch):
+    """A finite training loss is not enough: a model whose loss on fresh sequences is far above it (it explodes
+    on rare sequences) counts as diverged, is retried at a lower learning rate, and is never saved."""
+    calls = []
+    monkeypatch.setattr(store, "held_out_loss", lambda ckpt, num: (calls.append(num), 1e4 * ckpt.meta["final_loss"])[1])
+    cfg, noise = ModelConfig("diag", 2), Uniform(1.0)
+    with pytest.raises(DivergedError, match="held-out loss"):
+        store.get_or_train(tmp_path, "tiny", cfg, noise, 0)
+    assert calls == [2_000] * 3
+    path = store.checkpoint_path(tmp_path, "tiny", cfg, noise, 0)
+    assert not path.exists()
+    record = json.loads(store.failure_path(path).read_text())
+    assert record["retries"] == 2 and record["validation_loss"] > 1e3 * record["final_loss"]
+
+
+def test_saved_model_records_its_held_out_loss(tmp_path, tiny):
+    ck = store.get_or_train(tmp_path, "tiny", ModelConfig("diag", 1), Uniform(1.0), 3)
+    assert ck.meta["validation_num"] == 2_000
+    assert np.isfinite(ck.meta["validation_loss"])
+    assert ck.meta["validation_loss"] <= store.VALIDATION_FACTOR * ck.meta["final_loss"] + store.VALIDATION_SLACK
+    # the check itself: far above the training loss, or not finite, is a problem; close to it is not
+    assert store.held_out_problem(ck, ck.meta["final_loss"]) is None
+    assert "explodes" in store.held_out_problem(ck, 10 * ck.meta["final_loss"] + 1)
+    assert "explodes" in store.held_out_problem(ck, float("nan"))
+
+
+def test_check_command_finds_a_checkpoint_that_fails_the_held_out_check(tmp_path, tiny, monkeypatch, capsys):
+    store.get_or_train(tmp_path, "tiny", ModelConfig("gdpp", 1), Uniform(1.0), 0)
+    assert main(["check", "--profile", "tiny", "--data", str(tmp_path)]) == 0
+    assert "0 of 1 checkpoints" in capsys.readouterr().out  # checked when it was trained
+    assert main(["check", "--profile", "tiny", "--data", str(tmp_path), "--all"]) == 0
+    monkeypatch.setattr(store, "held_out_loss", lambda ckpt, num: float("inf"))
+    assert main(["check", "--profile", "tiny", "--data", str(tmp_path), "--all"]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED gdpp-L1-H1-u1-s0-" in out and "1 failed" in out
