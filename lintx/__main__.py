@@ -7,8 +7,15 @@
 
 Resumable: finished checkpoints are found by content (see :mod:`lintx.store`) and skipped, so a stop
 loses at most the models in progress. ``--workers N`` runs N processes, each restricted to one XLA
-thread, taking every N-th (seed, noise setting) group of models (measured fastest on a 2-core CPU). Each trained model appends a line
-(name, seconds, final loss, retries) to ``DATA/PROFILE/train_log.jsonl``.
+thread, taking every N-th (seed, noise setting) group of models (measured fastest on a 2-core CPU).
+Within a process, models are spread over every local JAX device (several GPUs; on CPU, test it with
+``JAX_NUM_CPU_DEVICES=2``): one thread per device, each taking every N-th group of what is left, with
+that device as JAX's default. Each trained model appends a line (name, seconds, final loss, held-out
+loss, retries, device) to ``DATA/PROFILE/train_log.jsonl``.
+
+Seeds are trained one model at a time, although :func:`lintx.train.train` can vmap several: vmapped
+seeds were slower per model on this CPU (the prototype's measurement), and one model per call keeps a
+checkpoint independent of which other seeds happened to be trained beside it.
 """
 
 from __future__ import annotations
@@ -57,25 +64,13 @@ def _cost(cfg, prof, noise):
     return tc.steps * tc.batch * cfg.layers
 
 
-def train_command(args) -> int:
+def _train_jobs(args, prof, todo, tag, log) -> list[str]:
+    """Train ``todo`` in order; progress lines prefixed with ``tag``; returns the models that diverged."""
     from lintx.checkpoint import DivergedError
-    from lintx.store import checkpoint_path, get_or_train
+    from lintx.store import get_or_train
 
-    prof, jobs = _jobs(args)
-    i, k = args.shard
-    mine = _shard(jobs, i, k)
-    todo = [j for j in mine if not checkpoint_path(args.data, prof, j[0], j[1], j[2]).exists()]
-    log_path = os.path.join(args.data, prof.name, "train_log.jsonl")
-    os.makedirs(os.path.dirname(log_path), exist_ok=True)
     total_cost = sum(_cost(c, prof, n) for c, n, _ in todo)
-    print(f"[shard {i}/{k}] {len(mine)} models in this shard, {len(mine) - len(todo)} already trained, {len(todo)} to train", flush=True)
-    done_cost, start = 0, time.perf_counter()
-
-    def log(record):
-        with open(log_path, "a") as f:
-            f.write(json.dumps(record) + "\n")
-
-    failed = []
+    done_cost, start, failed = 0, time.perf_counter(), []
     for n_done, (cfg, noise, seed) in enumerate(todo, 1):
         t = time.perf_counter()
         try:
@@ -83,14 +78,53 @@ def train_command(args) -> int:
         except DivergedError as e:  # reported and logged, never saved; the grid goes on
             failed.append(f"{cfg.variant} L{cfg.layers} {noise.label} seed {seed}")
             log({"failed": failed[-1], "profile": prof.name, "seconds": round(time.perf_counter() - t, 2), "error": str(e)})
-            print(f"[shard {i}/{k}] {n_done}/{len(todo)} FAILED {failed[-1]}: {e}", flush=True)
+            print(f"[{tag}] {n_done}/{len(todo)} FAILED {failed[-1]}: {e}", flush=True)
             done_cost += _cost(cfg, prof, noise)
             continue
         done_cost += _cost(cfg, prof, noise)
         elapsed = time.perf_counter() - start
         eta = elapsed / done_cost * (total_cost - done_cost)
-        print(f"[shard {i}/{k}] {n_done}/{len(todo)} {cfg.variant} L{cfg.layers} {noise.label} seed {seed}: "
+        print(f"[{tag}] {n_done}/{len(todo)} {cfg.variant} L{cfg.layers} {noise.label} seed {seed}: "
               f"{time.perf_counter() - t:.1f}s, final train loss {ckpt.meta['final_loss']:.4g}; ETA {eta / 60:.1f} min", flush=True)
+    return failed
+
+
+def train_command(args) -> int:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import jax
+
+    from lintx.store import checkpoint_path
+
+    prof, jobs = _jobs(args)
+    i, k = args.shard
+    mine = _shard(jobs, i, k)
+    todo = [j for j in mine if not checkpoint_path(args.data, prof, j[0], j[1], j[2]).exists()]
+    log_path = os.path.join(args.data, prof.name, "train_log.jsonl")
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    print(f"[shard {i}/{k}] {len(mine)} models in this shard, {len(mine) - len(todo)} already trained, {len(todo)} to train", flush=True)
+    lock = threading.Lock()
+
+    def log(record):
+        record = {**record, "device": str(jax.config.jax_default_device or jax.devices()[0])}
+        with lock, open(log_path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    # several local devices (GPUs, or CPU devices from JAX_NUM_CPU_DEVICES): one thread per device, each
+    # training its own (seed, noise) groups with that device as JAX's default. A model's computation is
+    # the same on any device, so its checkpoint does not depend on how many devices there were.
+    devices = jax.local_devices()[: args.devices] if args.devices else jax.local_devices()
+
+    def on_device(m):
+        with jax.default_device(devices[m]):
+            return _train_jobs(args, prof, _shard(todo, m, len(devices)), f"shard {i}/{k} {devices[m]}", log)
+
+    if len(devices) == 1:
+        failed = _train_jobs(args, prof, todo, f"shard {i}/{k}", log)
+    else:
+        with ThreadPoolExecutor(len(devices)) as pool:
+            failed = [f for fs in pool.map(on_device, range(len(devices))) for f in fs]
     if failed:
         print(f"[shard {i}/{k}] {len(failed)} model(s) diverged after every retry and were not saved: {', '.join(failed)}", flush=True)
     return 1 if failed else 0
@@ -135,7 +169,8 @@ def main(argv=None) -> int:
     t.add_argument("--depths", type=_depths, default=list(range(1, 8)))
     t.add_argument("--variants", nargs="+", default=["gdpp", "diag", "full"], choices=["gdpp", "diag", "full"])
     t.add_argument("--no-deep-u5", dest="deep_u5", action="store_false", help="skip the 8-layer sigma_max=5 models")
-    t.add_argument("--workers", type=int, default=1)
+    t.add_argument("--workers", type=int, default=1, help="processes, each on one XLA thread (CPU)")
+    t.add_argument("--devices", type=int, default=0, help="local JAX devices to spread models over (default: all)")
     t.add_argument("--shard", type=lambda s: tuple(int(x) for x in s.split("/")), default=(0, 1), help=argparse.SUPPRESS)
     c = sub.add_parser("check", help="held-out check of the checkpoints saved under a profile")
     c.add_argument("--profile", default="fast", help="paper, fast or quick (lintx.profiles)")

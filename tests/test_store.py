@@ -198,3 +198,26 @@ def test_check_command_finds_a_checkpoint_that_fails_the_held_out_check(tmp_path
     assert main(["check", "--profile", "tiny", "--data", str(tmp_path), "--all"]) == 1
     out = capsys.readouterr().out
     assert "FAILED gdpp-L1-H1-u1-s0-" in out and "1 failed" in out
+
+
+def test_grid_runner_spreads_models_over_local_devices(tmp_path):
+    """With two CPU devices, the runner trains on both (one thread each), and every checkpoint equals the
+    one a single device trains: where a model was trained does not change it."""
+    import os
+    import subprocess
+    import sys
+
+    from lintx.checkpoint import load
+
+    argv = ["train", "--profile", "tiny", "--columns", "u1", "--depths", "1-2", "--variants", "diag", "--seeds", "0", "1", "--no-deep-u5"]
+    env = {**os.environ, "JAX_NUM_CPU_DEVICES": "2"}
+    subprocess.run([sys.executable, "-m", "lintx", *argv, "--data", str(tmp_path / "two")], env=env, check=True, capture_output=True)
+    log = [json.loads(line) for line in (tmp_path / "two" / "tiny" / "train_log.jsonl").read_text().splitlines()]
+    assert len(log) == 4 and {r["device"] for r in log} == {"cpu:0", "cpu:1"}
+    assert main([*argv, "--data", str(tmp_path / "one")]) == 0
+    one = sorted((tmp_path / "one" / "tiny").glob("*.npz"))
+    two = sorted((tmp_path / "two" / "tiny").glob("*.npz"))
+    assert [p.name for p in one] == [p.name for p in two] and len(one) == 4
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(load(a).P, load(b).P)
+        np.testing.assert_array_equal(load(a).Q, load(b).Q)
