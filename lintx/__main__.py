@@ -95,15 +95,20 @@ def train_command(args) -> int:
 
     import jax
 
-    from lintx.store import checkpoint_path
+    from lintx.store import checkpoint_path, failure_path
 
     prof, jobs = _jobs(args)
     i, k = args.shard
     mine = _shard(jobs, i, k)
-    todo = [j for j in mine if not checkpoint_path(args.data, prof, j[0], j[1], j[2]).exists()]
+    paths = [checkpoint_path(args.data, prof, cfg, noise, seed) for cfg, noise, seed in mine]
+    recorded = [p for p in paths if not p.exists() and failure_path(p).exists()]
+    todo = [j for j, p in zip(mine, paths) if not p.exists() and not failure_path(p).exists()]
     log_path = os.path.join(args.data, prof.name, "train_log.jsonl")
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
-    print(f"[shard {i}/{k}] {len(mine)} models in this shard, {len(mine) - len(todo)} already trained, {len(todo)} to train", flush=True)
+    print(f"[shard {i}/{k}] {len(mine)} models in this shard, {len(mine) - len(todo) - len(recorded)} already trained, "
+          f"{len(todo)} to train", flush=True)
+    for p in recorded:  # a failure of an earlier run: reported, not retried (see lintx.store)
+        print(f"[shard {i}/{k}] {p.name} diverged after every retry in an earlier run (delete {failure_path(p).name} to retry)", flush=True)
     lock = threading.Lock()
 
     def log(record):

@@ -66,14 +66,18 @@ def evaluate_checkpoint(data_dir, path, eval_seed: int, num: int, noise=None) ->
     return cached(Path(data_dir) / "evals", key, lambda: _tolist(evaluate(ck.model, noise, jax.random.key(eval_seed), num)))
 
 
-def checkpoints(data_dir, profile: str, cfg: ModelConfig, noise, seeds: Sequence[int], train_missing: bool = True) -> list[tuple[int, Path]]:
+def checkpoints(data_dir, profile: str, cfg: ModelConfig, noise, seeds: Sequence[int], train_missing: bool = True,
+                extra_seeds: Sequence[int] = ()) -> list[tuple[int, Path]]:
     """``(seed, path)`` of each seed's checkpoint in ``data_dir``; a missing one is trained (and cached)
-    if ``train_missing``, else left out. A model whose training diverged after every retry is left out."""
+    if ``train_missing``, else left out. ``extra_seeds`` are used where ``data_dir`` has them and never
+    trained (the shipped cache has 5 seeds at ``sigma_max = 5``; a figure asks for seed 0 and uses the
+    others where they exist). A model whose training diverged after every retry is left out."""
     found = []
-    for s in seeds:
+    extra = [s for s in extra_seeds if s not in seeds]
+    for s in [*seeds, *extra]:
         path = checkpoint_path(data_dir, profile, cfg, noise, s)
         if not path.exists():
-            if not train_missing or failure_path(path).exists():
+            if not train_missing or s in extra or failure_path(path).exists():
                 continue
             try:
                 get_or_train(data_dir, profile, cfg, noise, s)
@@ -84,10 +88,10 @@ def checkpoints(data_dir, profile: str, cfg: ModelConfig, noise, seeds: Sequence
 
 
 def readouts(data_dir, profile: str, cfg: ModelConfig, noise, seeds: Sequence[int], eval_seed: int, num: int,
-             train_missing: bool = True) -> np.ndarray:
+             train_missing: bool = True, extra_seeds: Sequence[int] = ()) -> np.ndarray:
     """Adjusted loss of the prediction read after each layer, for every seed found: ``(S, L)`` (Fig. 1, 3, 5)."""
     rows = [evaluate_checkpoint(data_dir, p, eval_seed, num)["adjusted_loss"]
-            for _, p in checkpoints(data_dir, profile, cfg, noise, seeds, train_missing)]
+            for _, p in checkpoints(data_dir, profile, cfg, noise, seeds, train_missing, extra_seeds)]
     return np.array(rows, np.float64).reshape(len(rows), cfg.layers)
 
 
@@ -99,10 +103,10 @@ def profile_checkpoint(data_dir, path, sigmas: Sequence[float], eval_seed: int, 
 
 
 def profiles(data_dir, profile: str, cfg: ModelConfig, noise, seeds: Sequence[int], sigmas: Sequence[float],
-             eval_seed: int, num: int, train_missing: bool = True) -> dict:
+             eval_seed: int, num: int, train_missing: bool = True, extra_seeds: Sequence[int] = ()) -> dict:
     """Per-variance profiles of every seed found: each value ``(S, len(sigmas), L)`` (Fig. 2, 3, 6, 7)."""
     found = [profile_checkpoint(data_dir, p, sigmas, eval_seed, num)
-             for _, p in checkpoints(data_dir, profile, cfg, noise, seeds, train_missing)]
+             for _, p in checkpoints(data_dir, profile, cfg, noise, seeds, train_missing, extra_seeds)]
     names = ("loss", "oracle_loss", "adjusted_loss")
     return {k: np.array([f[k] for f in found], np.float64).reshape(len(found), len(sigmas), -1) for k in names}
 
@@ -114,9 +118,9 @@ def baseline_profile(data_dir, name: str, baseline, sigmas: Sequence[float], eva
 
 
 def best_checkpoint(data_dir, profile: str, cfg: ModelConfig, noise, seeds: Sequence[int], eval_seed: int, num: int,
-                    train_missing: bool = True):
+                    train_missing: bool = True, extra_seeds: Sequence[int] = ()):
     """Path of the seed with the lowest adjusted loss on ``noise`` (the model Table 1 reports), or None."""
-    found = checkpoints(data_dir, profile, cfg, noise, seeds, train_missing)
+    found = checkpoints(data_dir, profile, cfg, noise, seeds, train_missing, extra_seeds)
     if not found:
         return None
     return min((evaluate_checkpoint(data_dir, p, eval_seed, num)["adjusted_loss"][-1], str(p)) for _, p in found)[1]
@@ -161,10 +165,10 @@ def tolerance(method: str, layers, column: str, paper: float) -> float:
 
 def table1(data_dir, profile: str, seeds: Sequence[int], eval_seed: int = 2024, num: int = 100_000,
            columns: Sequence[str] = COLUMNS, depths: Sequence[int] = range(1, 8), train_missing: bool = False,
-           callback=None, tune_num: int = 100_000) -> list[dict]:
+           callback=None, tune_num: int = 100_000, extra_seeds: Sequence[int] = ()) -> list[dict]:
     """One row per (method, layers, column): ours (best seed, mean, std, seeds found), the paper's, ratio,
-    and whether it is within tolerance. Missing checkpoints are trained if ``train_missing``, else
-    reported as missing (``seeds_found = 0``)."""
+    and whether it is within tolerance. Missing checkpoints of ``seeds`` are trained if ``train_missing``,
+    else reported as missing (``seeds_found = 0``); ``extra_seeds`` count where they exist."""
     paper = paper_table1()
     rows = []
     for column in columns:
@@ -173,12 +177,12 @@ def table1(data_dir, profile: str, seeds: Sequence[int], eval_seed: int = 2024, 
             for L in depths:
                 cfg = ModelConfig(method.lower(), L)
                 values = []
-                for s, path in checkpoints(data_dir, profile, cfg, noise, seeds, train_missing):
+                for s, path in checkpoints(data_dir, profile, cfg, noise, seeds, train_missing, extra_seeds):
                     values.append(evaluate_checkpoint(data_dir, path, eval_seed, num)["adjusted_loss"][-1])
                     if callback:
                         callback(method, L, column, s)
                 row = _row(method, L, column, values, paper[(method, L)][column])
-                row["diverged"] = sum(failure_path(checkpoint_path(data_dir, profile, cfg, noise, s)).exists() for s in seeds)
+                row["diverged"] = sum(failure_path(checkpoint_path(data_dir, profile, cfg, noise, s)).exists() for s in dict.fromkeys([*seeds, *extra_seeds]))
                 rows.append(row)
         for name, baseline in tuned_baselines(data_dir, column, num=tune_num).items():
             r = evaluate_baseline(data_dir, name, baseline, column, eval_seed, num)

@@ -47,3 +47,17 @@ def test_table1_reports_found_and_missing_cells(tmp_path, monkeypatch):
     n_cached = len(list((tmp_path / "evals").glob("*.json")))
     report.table1(tmp_path, "tiny", seeds=[0], num=2000, columns=["u1"], depths=[1], tune_num=5000)
     assert len(list((tmp_path / "evals").glob("*.json"))) == n_cached
+
+
+def test_extra_seeds_are_used_where_present_and_never_trained(tmp_path, monkeypatch):
+    monkeypatch.setitem(profiles.PROFILES, "tiny", Profile("tiny", lambda c, n: TrainConfig(steps=10, batch=32), 1, "", validation_num=2_000))
+    cfg, noise = ModelConfig("gdpp", 1), Uniform(1.0)
+    get_or_train(tmp_path, "tiny", cfg, noise, 3)
+    trained = []
+    monkeypatch.setattr(report, "get_or_train", lambda *a, **k: trained.append(a) or get_or_train(*a, **k))
+    found = report.checkpoints(tmp_path, "tiny", cfg, noise, seeds=[0], extra_seeds=[1, 3])
+    assert [s for s, _ in found] == [0, 3]  # seed 0 trained on demand, seed 3 found, seed 1 neither
+    assert [a[4] for a in trained] == [0]
+    assert [s for s, _ in report.checkpoints(tmp_path, "tiny", cfg, noise, seeds=[], extra_seeds=[0, 1, 3])] == [0, 3]
+    rows = report.table1(tmp_path, "tiny", seeds=[0], num=2000, columns=["u1"], depths=[1], tune_num=5000, extra_seeds=[1, 3])
+    assert {(r["method"], r["layers"]): r for r in rows}[("GDPP", 1)]["seeds_found"] == 2

@@ -221,3 +221,16 @@ def test_grid_runner_spreads_models_over_local_devices(tmp_path):
     for a, b in zip(one, two):
         np.testing.assert_array_equal(load(a).P, load(b).P)
         np.testing.assert_array_equal(load(a).Q, load(b).Q)
+
+
+def test_grid_runner_reports_an_earlier_divergence_without_failing(tmp_path, tiny, count_training, capsys):
+    """A failure recorded by an earlier run is named and skipped, not retried, and is not this run's failure
+    (``make figures`` runs the grid before the notebooks and must not stop on it)."""
+    cfg, noise = ModelConfig("diag", 2), Uniform(1.0)
+    path = store.checkpoint_path(tmp_path, "tiny", cfg, noise, 0)
+    path.parent.mkdir(parents=True)
+    store.failure_path(path).write_text('{"error": "earlier run"}')
+    argv = ["train", "--profile", "tiny", "--data", str(tmp_path), "--columns", "u1", "--depths", "1-2", "--variants", "diag", "--no-deep-u5"]
+    assert main(argv) == 0
+    assert count_training == [("diag", 1, "u1", (0,))]
+    assert f"{path.name} diverged after every retry in an earlier run" in capsys.readouterr().out
