@@ -63,6 +63,8 @@ def cap(ax, top: float = 10.0) -> None:
         ax.set_ylim(lo, top)
 
 
-def seeds_text(seeds) -> str:
-    """``seed 0`` or ``best of 5 seeds`` for a figure title."""
-    return f"seed {seeds[0]}" if len(seeds) == 1 else f"best of {len(seeds)} seeds"
+def seeds_text(seeds, extra_seeds=()) -> str:
+    """``seed 0``, ``best of 5 seeds`` or ``best of seeds 0 (+1, 2 where shipped)`` for a figure title."""
+    text = f"seed {seeds[0]}" if len(seeds) == 1 else f"best of {len(seeds)} seeds"
+    extra = [s for s in extra_seeds if s not in seeds]
+    return text if not extra else f"best of seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} (+{', '.join(map(str, extra))} where shipped)"

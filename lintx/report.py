@@ -95,6 +95,14 @@ def readouts(data_dir, profile: str, cfg: ModelConfig, noise, seeds: Sequence[in
     return np.array(rows, np.float64).reshape(len(rows), cfg.layers)
 
 
+def best_losses(data_dir, profile: str, variant: str, noise, depths: Sequence[int], seeds: Sequence[int], eval_seed: int,
+                num: int, train_missing: bool = True, extra_seeds: Sequence[int] = ()) -> np.ndarray:
+    """Adjusted loss of the best seed at each depth (the last layer's readout; NaN where no seed was found):
+    the curves of Fig. 1 and 3 and the models of Table 1."""
+    rows = [readouts(data_dir, profile, ModelConfig(variant, L), noise, seeds, eval_seed, num, train_missing, extra_seeds) for L in depths]
+    return np.array([r[:, -1].min() if len(r) else np.nan for r in rows], np.float64)
+
+
 def profile_checkpoint(data_dir, path, sigmas: Sequence[float], eval_seed: int, num: int) -> dict:
     """Per-variance profile of a checkpoint, cached: ``loss``, ``adjusted_loss``... each ``(len(sigmas), L)``."""
     ck = load(path)

@@ -61,3 +61,19 @@ def test_extra_seeds_are_used_where_present_and_never_trained(tmp_path, monkeypa
     assert [s for s, _ in report.checkpoints(tmp_path, "tiny", cfg, noise, seeds=[], extra_seeds=[0, 1, 3])] == [0, 3]
     rows = report.table1(tmp_path, "tiny", seeds=[0], num=2000, columns=["u1"], depths=[1], tune_num=5000, extra_seeds=[1, 3])
     assert {(r["method"], r["layers"]): r for r in rows}[("GDPP", 1)]["seeds_found"] == 2
+
+
+def test_best_losses_takes_the_best_seed_per_depth(tmp_path, monkeypatch):
+    import numpy as np
+
+    from lintx import plotting
+
+    monkeypatch.setitem(profiles.PROFILES, "tiny", Profile("tiny", lambda c, n: TrainConfig(steps=10, batch=32), 1, "", validation_num=2_000))
+    noise = Uniform(1.0)
+    for s in (0, 1):
+        get_or_train(tmp_path, "tiny", ModelConfig("gdpp", 1), noise, s)
+    best = report.best_losses(tmp_path, "tiny", "gdpp", noise, [1, 2], [0], 2024, 2000, train_missing=False, extra_seeds=[1])
+    per_seed = report.readouts(tmp_path, "tiny", ModelConfig("gdpp", 1), noise, [0, 1], 2024, 2000, train_missing=False)
+    assert best[0] == per_seed[:, -1].min() and np.isnan(best[1])
+    assert plotting.seeds_text([0]) == "seed 0" and plotting.seeds_text([0, 1]) == "best of 2 seeds"
+    assert plotting.seeds_text([0], [0, 1, 2]) == "best of seed 0 (+1, 2 where shipped)"
