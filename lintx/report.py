@@ -224,7 +224,7 @@ def write_table1(rows: list[dict], out_dir, profile: str, num: int) -> tuple[Pat
     models = [r for r in rows if r["layers"] is not None]
     found = [r for r in models if r["seeds_found"]]
     lines = [f"# Table 1: adjusted evaluation loss, ours / paper (profile `{profile}`, {num:,} evaluation sequences)", "",
-             f"Model cells: best of the seeds found (count in `table1.csv`). **{sum(r['within'] for r in found)} of {len(found)}** "
+             f"Model cells: best of the seeds found; where there are several, their mean ± std and count follow in parentheses. **{sum(r['within'] for r in found)} of {len(found)}** "
              f"trained cells are within tolerance (`1.10 x paper + 0.001`; `u0` at 4+ layers: `10 x paper`); "
              f"{len(models) - len(found)} of {len(models)} cells have no checkpoint: not trained yet (`-`), or diverged after every "
              f"retry ({sum(1 for r in models if not r['seeds_found'] and r.get('diverged'))} cells, `diverged`). Cells marked **!** are outside tolerance.", "",
@@ -240,7 +240,8 @@ def write_table1(rows: list[dict], out_dir, profile: str, num: int) -> tuple[Pat
                 vals.append(f"{'diverged' if r.get('diverged') else '-'} / {r['paper']:.3g}" if r else "")
             else:
                 mark = "" if r["within"] else " **!**"
-                vals.append(f"{r['best']:.3g} / {r['paper']:.3g}{mark}")
+                spread = f" ({r['mean']:.3g} ± {r['std']:.2g}, {r['seeds_found']} seeds)" if r["seeds_found"] > 1 else ""
+                vals.append(f"{r['best']:.3g}{spread} / {r['paper']:.3g}{mark}")
         lines.append(f"| {m} | {L or ''} | " + " | ".join(vals) + " |")
     (out / "table1.md").write_text("\n".join(lines) + "\n")
     return out / "table1.csv", out / "table1.md"

@@ -70,7 +70,7 @@ def held_out_problem(ckpt: Checkpoint, validation_loss: float) -> Optional[str]:
     final = ckpt.meta["final_loss"]
     if not np.isfinite(validation_loss) or validation_loss > VALIDATION_FACTOR * final + VALIDATION_SLACK:
         return (f"held-out loss {validation_loss:.4g} against final training loss {final:.4g} for {ckpt.cfg} on "
-                f"{ckpt.noise.to_json()} seed {ckpt.meta['seed']}: the model explodes on some sequences; not saving it")
+                f"{ckpt.noise.to_json()} seed {ckpt.meta['seed']}: the model explodes on some sequences")
     return None
 
 
@@ -163,6 +163,7 @@ def get_or_train(
                 ckpt = from_training(cfg, noise, tc, result, 0)  # raises DivergedError if training diverged
                 validation_loss = held_out_loss(ckpt, prof.validation_num)
                 problem = held_out_problem(ckpt, validation_loss)
+                problem = problem and problem + "; not saving it"
             except DivergedError as e:
                 problem, validation_loss = str(e), None
             if problem is None:

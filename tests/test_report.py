@@ -60,7 +60,10 @@ def test_extra_seeds_are_used_where_present_and_never_trained(tmp_path, monkeypa
     assert [a[4] for a in trained] == [0]
     assert [s for s, _ in report.checkpoints(tmp_path, "tiny", cfg, noise, seeds=[], extra_seeds=[0, 1, 3])] == [0, 3]
     rows = report.table1(tmp_path, "tiny", seeds=[0], num=2000, columns=["u1"], depths=[1], tune_num=5000, extra_seeds=[1, 3])
-    assert {(r["method"], r["layers"]): r for r in rows}[("GDPP", 1)]["seeds_found"] == 2
+    row = {(r["method"], r["layers"]): r for r in rows}[("GDPP", 1)]
+    assert row["seeds_found"] == 2
+    _, md = report.write_table1(rows, tmp_path / "out", "tiny", 2000)
+    assert f"| GDPP | 1 | {row['best']:.3g} ({row['mean']:.3g} ± {row['std']:.2g}, 2 seeds) / 1.64" in md.read_text()
 
 
 def test_best_losses_takes_the_best_seed_per_depth(tmp_path, monkeypatch):
