@@ -182,6 +182,8 @@ def main(argv=None) -> int:
     c.add_argument("--data", default="data")
     c.add_argument("--all", action="store_true", help="also those whose check was recorded when they were trained")
     args = ap.parse_args(argv)
+    if args.command == "train" and (args.workers < 1 or args.devices < 0):
+        ap.error(f"--workers must be >= 1 and --devices >= 0 (0: all local devices), got {args.workers} and {args.devices}")
     if args.command == "check":
         return check_command(args)
     if args.workers > 1:

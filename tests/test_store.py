@@ -234,3 +234,10 @@ def test_grid_runner_reports_an_earlier_divergence_without_failing(tmp_path, tin
     assert main(argv) == 0
     assert count_training == [("diag", 1, "u1", (0,))]
     assert f"{path.name} diverged after every retry in an earlier run" in capsys.readouterr().out
+
+
+def test_grid_runner_rejects_bad_worker_and_device_counts(capsys):
+    for bad in (["--workers", "0"], ["--devices", "-1"]):
+        with pytest.raises(SystemExit):
+            main(["train", "--profile", "tiny", *bad])
+        assert "--workers must be >= 1 and --devices >= 0" in capsys.readouterr().err
