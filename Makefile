@@ -9,9 +9,9 @@ STAMP := $(VENV)/.installed
 PROFILE ?= fast
 BUILD := build
 # papermill runs from the repository root so the notebooks' data/ and figures/ paths resolve there
-# extra notebook parameters, e.g. PAPERMILL_ARGS="-p train_missing False"
+# extra notebook parameters, e.g. PAPERMILL_ARGS="-p train_missing False" (they override the defaults below)
 PAPERMILL_ARGS ?=
-PAPERMILL = $(PY) -m papermill --cwd . -p profile $(PROFILE) $(PAPERMILL_ARGS) --progress-bar
+PAPERMILL = $(PY) -m papermill --cwd . -p profile $(PROFILE) $(NOTEBOOK_ARGS) $(PAPERMILL_ARGS) --progress-bar
 
 .PHONY: venv test bench clean figures theory table1 fig1 fig2 fig3 fig4 fig5 fig6 fig7 data
 
@@ -32,13 +32,15 @@ bench: $(STAMP)
 
 # Every figure and Table 1. First the grid runner trains any checkpoint of seed 0 that the notebooks need
 # and data/ lacks (two processes, one per core: faster than the notebooks training one model at a time;
-# with the shipped cache it has nothing to do), then the notebooks run (in parallel under make -j2).
+# with the shipped cache it has nothing to do), then the notebooks run (in parallel under make -j2; the two
+# heaviest, table1's losses and fig2's profiles, first and side by side; the evaluation cache is locked per
+# entry, so two notebooks never compute the same evaluation).
 # A single target (make fig5) trains what it lacks itself.
 figures: $(STAMP)
 	@echo "== training what data/$(PROFILE) lacks (seed 0 of the study)"; start=$$(date +%s); \
 	$(PY) -m lintx train --profile $(PROFILE) --seeds 0 --workers 2 && \
 	echo "== grid done in $$(( $$(date +%s) - start )) s"
-	@$(MAKE) --no-print-directory table1 fig1 fig2 fig3 fig4 fig5 fig6 fig7 theory
+	@$(MAKE) --no-print-directory table1 fig2 fig1 fig3 fig7 fig5 fig6 fig4 theory
 
 # One rule for every notebook target: target -> notebook it executes into $(BUILD)/.
 NOTEBOOK_theory := theory
@@ -50,6 +52,15 @@ NOTEBOOK_fig4 := fig4_full_weights
 NOTEBOOK_fig5 := fig5_layer_readout
 NOTEBOOK_fig6 := fig6_unadjusted_loss
 NOTEBOOK_fig7 := fig7_layer_profiles
+
+# PROFILE=quick also evaluates at reduced fidelity: 20,000 sequences per loss and per baseline tuning
+# (instead of 100,000) and 2,000 per sigma of a per-variance profile (instead of 10,000).
+ifeq ($(PROFILE),quick)
+EVAL_ARGS := -p num 20000 -p tune_num 20000
+SIGMA_ARGS := -p profile_num 2000
+endif
+table1 fig1 fig4 fig5: NOTEBOOK_ARGS = $(EVAL_ARGS)
+fig2 fig3 fig6 fig7: NOTEBOOK_ARGS = $(EVAL_ARGS) $(SIGMA_ARGS)
 
 theory table1 fig1 fig2 fig3 fig4 fig5 fig6 fig7: $(STAMP)
 	@mkdir -p $(BUILD)

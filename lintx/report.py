@@ -26,7 +26,7 @@ from lintx.checkpoint import DivergedError, atomic_write, load
 from lintx.metrics import EVAL_CHUNK, evaluate
 from lintx.reference import COLUMNS, paper_table1
 from lintx.ridge import AdaRR, ConstRR, TunedRR, tune_baselines
-from lintx.store import checkpoint_path, failure_path, get_or_train
+from lintx.store import checkpoint_path, failure_path, get_or_train, locked
 from lintx.model import ModelConfig
 from lintx.tasks import noise_from_label
 
@@ -40,18 +40,30 @@ def _eval_code() -> str:
 
 
 def cached(cache_dir, key: dict, compute):
-    """``compute()`` (a JSON-able dict), cached under a hash of ``key`` plus the evaluation code."""
+    """``compute()`` (a JSON-able dict), cached under a hash of ``key`` plus the evaluation code; computed
+    under a lock on that name, so concurrent processes compute each value once."""
     key = {**key, "eval_code": _eval_code()}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
     path = Path(cache_dir) / f"{digest}.json"
+    value = _stored(path, key)
+    if value is not None:
+        return value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with locked(path):  # two notebooks (make -j2) asking for the same evaluation: one computes, one waits
+        value = _stored(path, key)
+        if value is None:
+            value = compute()
+            atomic_write(path, json.dumps({"key": key, "value": value}, sort_keys=True).encode())
+    return value
+
+
+def _stored(path: Path, key: dict):
+    """The cached value at ``path`` if it was stored under exactly ``key``, else None."""
     if path.exists():
         stored = json.loads(path.read_text())
         if stored.get("key") == key:
             return stored["value"]
-    value = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, json.dumps({"key": key, "value": value}, sort_keys=True).encode())
-    return value
+    return None
 
 
 def _tolist(r: dict) -> dict:

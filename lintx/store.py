@@ -116,7 +116,8 @@ def _raise_if_failed(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path``'s name (a file in ``.locks/`` beside it), held for the block."""
     lock = path.parent / ".locks" / (path.name + ".lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "w") as f:
@@ -146,7 +147,7 @@ def get_or_train(
         return load(path)
     _raise_if_failed(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(path):
+    with locked(path):
         if path.exists():  # trained by another process while we waited
             return load(path)
         _raise_if_failed(path)

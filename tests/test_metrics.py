@@ -67,3 +67,17 @@ def test_profile_traces_sigma_and_equals_fixed_noise_evaluation(key):
             np.testing.assert_allclose(prof[name][i], direct[name], rtol=1e-6)
     with pytest.raises(ValueError, match="sigma must be a finite number >= 0, got -1.0"):
         profile(m, [-1.0], key, 100)
+
+
+def test_one_compile_per_predictor_structure(key):
+    """Sampling, predictor and oracle are compiled apart: two checkpoints of one variant and depth, on two
+    noise settings, share the predictor's compile (one per checkpoint and noise cost 2 s each before)."""
+    from lintx import metrics
+
+    cfg = ModelConfig("gdpp", 3)
+    models = [Model(cfg, {k: jnp.full(s, c) for k, s in cfg.param_shapes().items()}) for c in (0.01, 0.02)]
+    evaluate(models[0], Uniform(1.5), key, 100)  # compiles for this structure (and the oracle) if needed
+    before = metrics._half_sq_errors._cache_size(), metrics._oracle_half_sq_errors._cache_size()
+    evaluate(models[1], Uniform(2.5), key, 100)
+    evaluate(models[0], Fixed(0.5), key, 100)
+    assert (metrics._half_sq_errors._cache_size(), metrics._oracle_half_sq_errors._cache_size()) == before

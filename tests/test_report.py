@@ -28,6 +28,27 @@ def test_cache_reuses_and_keys_on_settings(tmp_path):
     assert a == b == {"x": 1} and c == {"x": 2} and len(calls) == 2
 
 
+def test_cache_computes_once_when_asked_concurrently(tmp_path):
+    """Two notebooks (make -j2) asking for one evaluation: the second waits for the first's result."""
+    import threading
+    import time
+
+    calls = []
+
+    def compute():
+        calls.append(1)
+        time.sleep(0.5)
+        return {"x": 1}
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(report.cached(tmp_path, {"k": 1}, compute))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [{"x": 1}, {"x": 1}] and len(calls) == 1
+
+
 def test_table1_reports_found_and_missing_cells(tmp_path, monkeypatch):
     monkeypatch.setitem(profiles.PROFILES, "tiny", Profile("tiny", lambda c, n: TrainConfig(steps=20, batch=64), 1, "", validation_num=2_000))
     get_or_train(tmp_path, "tiny", ModelConfig("diag", 1), Uniform(1.0), 0)
