@@ -14,7 +14,7 @@ number of seeds to train. Three profiles:
   layers diverges from a random start at any learning rate we tried (its forward pass is cubic per layer
   and explodes on tail sequences), so it starts from the trained DIAG model of its depth (which FULL
   contains) and is fine-tuned for 2000 steps at lr 3e-4.
-- ``quick``: the same recipe with 150 steps per layer at batch 256 (a 30% warm-up at 5+ layers), one
+- ``quick``: the same recipe with 100 steps per layer at batch 256 (a 30% warm-up at 5+ layers), one
   seed, and a held-out check on 10,000 sequences: minutes for the grid at reduced fidelity (Binder, smoke
   runs; ``make figures PROFILE=quick`` also evaluates on fewer sequences, see the Makefile).
 - ``tiny``: 20 steps at batch 64, for the notebook tests only (the numbers mean nothing).
@@ -68,8 +68,8 @@ def _fast(cfg: ModelConfig, noise: Noise) -> TrainConfig:
 
 
 def _quick(cfg: ModelConfig, noise: Noise) -> TrainConfig:
-    tc = _ours(cfg, 150, 256, 50)
-    # 750 steps at 5+ layers: fast's 5% warm-up (37 steps) diverged there (DIAG 7 layers at sigma_max = 3,
+    tc = _ours(cfg, 100, 256, 50)
+    # 5+ layers: fast's 5% warm-up (37 of 750 steps, measured at 150 steps per layer) diverged there (DIAG 7 layers at sigma_max = 3,
     # DIAG 6 layers at 1, GD++ 7 layers at 3, even at lr 1e-2); 30% trained all of them
     return dataclasses.replace(tc, warmup=0.3) if cfg.layers >= 5 else tc
 
@@ -81,7 +81,7 @@ def _tiny(cfg: ModelConfig, noise: Noise) -> TrainConfig:
 PROFILES = {
     "paper": Profile("paper", _paper, 5, "the paper's protocol verbatim: Adam 1e-4, batch 2048, 200k steps"),
     "fast": Profile("fast", _fast, 5, "our recipe for the shipped cache: normalised Adam, batch 512, 1000*min(L,5) steps", _from_diag),
-    "quick": Profile("quick", _quick, 1, "reduced fidelity for smoke runs and Binder: 150*min(L,5) steps at batch 256", _from_diag, 10_000),
+    "quick": Profile("quick", _quick, 1, "reduced fidelity for smoke runs and Binder: 100*min(L,5) steps at batch 256", _from_diag, 10_000),
     "tiny": Profile("tiny", _tiny, 1, "tests only: 20 steps at batch 64, meaningless numbers", validation_num=2_000),
 }
 

@@ -81,3 +81,10 @@ def test_one_compile_per_predictor_structure(key):
     evaluate(models[1], Uniform(2.5), key, 100)
     evaluate(models[0], Fixed(0.5), key, 100)
     assert (metrics._half_sq_errors._cache_size(), metrics._oracle_half_sq_errors._cache_size()) == before
+
+
+def test_set_smaller_than_a_chunk_is_one_draw_of_that_size(key):
+    """num < EVAL_CHUNK draws num sequences (reduced-fidelity profiles cost num, not a whole chunk)."""
+    b = sample_batch(jax.random.fold_in(key, 0), Uniform(2), 2000)
+    direct = 0.5 * np.mean(np.asarray(oracle_predict(b.tokens, b.sigma) - b.y_query, np.float64) ** 2)
+    assert float(evaluate(ConstRR(1.0), Uniform(2), key, 2000)["oracle_loss"]) == pytest.approx(direct, rel=1e-5)

@@ -241,3 +241,18 @@ def test_grid_runner_rejects_bad_worker_and_device_counts(capsys):
         with pytest.raises(SystemExit):
             main(["train", "--profile", "tiny", *bad])
         assert "--workers must be >= 1 and --devices >= 0" in capsys.readouterr().err
+
+
+def test_grid_runner_diverged_ok_records_and_goes_on(tmp_path, monkeypatch, capsys):
+    """A model that diverges in this run fails the runner (exit 1), unless --diverged-ok (make figures):
+    then it is recorded and reported, and the rest of the grid is trained."""
+    bad = TrainConfig(steps=20, batch=64, lr=30.0, clip=0.0, normalise=False, schedule="constant", chunk=10)
+    good = TrainConfig(steps=10, batch=32, chunk=10)
+    recipe = lambda cfg, noise: bad if cfg.variant == "full" else good
+    monkeypatch.setitem(profiles.PROFILES, "tiny", Profile("tiny", recipe, 1, "", validation_num=2_000))
+    argv = ["train", "--profile", "tiny", "--data", str(tmp_path), "--columns", "u5", "--depths", "3", "--variants", "diag", "full", "--no-deep-u5"]
+    assert main(argv) == 1
+    store.failure_path(store.checkpoint_path(tmp_path, "tiny", ModelConfig("full", 3), Uniform(5.0), 0)).unlink()
+    assert main([*argv, "--diverged-ok"]) == 0
+    assert "1 model(s) diverged after every retry and were not saved: full L3 u5 seed 0" in capsys.readouterr().out
+    assert len(list((tmp_path / "tiny").glob("*.npz"))) == 1 and len(list((tmp_path / "tiny").glob("*.diverged.json"))) == 1
