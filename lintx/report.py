@@ -128,7 +128,8 @@ def profiles(data_dir, profile: str, cfg: ModelConfig, noise, seeds: Sequence[in
     found = [profile_checkpoint(data_dir, p, sigmas, eval_seed, num)
              for _, p in checkpoints(data_dir, profile, cfg, noise, seeds, train_missing, extra_seeds)]
     names = ("loss", "oracle_loss", "adjusted_loss")
-    return {k: np.array([f[k] for f in found], np.float64).reshape(len(found), len(sigmas), -1) for k in names}
+    # (0, len(sigmas), L) when no seed was found (every one diverged, or none trained and train_missing off)
+    return {k: np.array([f[k] for f in found], np.float64).reshape(len(found), len(sigmas), cfg.layers) for k in names}
 
 
 def baseline_profile(data_dir, name: str, baseline, sigmas: Sequence[float], eval_seed: int, num: int) -> dict:

@@ -64,6 +64,10 @@ def test_table1_reports_found_and_missing_cells(tmp_path, monkeypatch):
     assert "| DIAG | 1 |" in text and "- / 1.64" in text and "of 1** trained cells" in text
     assert "| GDPP | 1 | diverged / 1.64 |" in text and "(1 cells, `diverged`)" in text
     assert by[("GDPP", 1)]["diverged"] == 1 and by[("FULL", 1)]["diverged"] == 0
+    # a figure asking for the diverged model's profile or readouts gets empty arrays of the right shape
+    empty = report.profiles(tmp_path, "tiny", ModelConfig("gdpp", 1), Uniform(1.0), [0], [0.0, 1.0], 2024, 100)
+    assert all(a.shape == (0, 2, 1) for a in empty.values())
+    assert report.readouts(tmp_path, "tiny", ModelConfig("gdpp", 1), Uniform(1.0), [0], 2024, 100).shape == (0, 1)
     # a second build evaluates nothing new: every evaluation is served from the cache
     n_cached = len(list((tmp_path / "evals").glob("*.json")))
     report.table1(tmp_path, "tiny", seeds=[0], num=2000, columns=["u1"], depths=[1], tune_num=5000)
