@@ -127,9 +127,9 @@ def profiles(data_dir, profile: str, cfg: ModelConfig, noise, seeds: Sequence[in
     """Per-variance profiles of every seed found: each value ``(S, len(sigmas), L)`` (Fig. 2, 3, 6, 7)."""
     found = [profile_checkpoint(data_dir, p, sigmas, eval_seed, num)
              for _, p in checkpoints(data_dir, profile, cfg, noise, seeds, train_missing, extra_seeds)]
-    names = ("loss", "oracle_loss", "adjusted_loss")
-    # (0, len(sigmas), L) when no seed was found (every one diverged, or none trained and train_missing off)
-    return {k: np.array([f[k] for f in found], np.float64).reshape(len(found), len(sigmas), cfg.layers) for k in names}
+    shapes = {"loss": cfg.layers, "oracle_loss": 1, "adjusted_loss": cfg.layers}  # the oracle has no layers
+    # (0, len(sigmas), ...) when no seed was found (every one diverged, or none trained and train_missing off)
+    return {k: np.array([f[k] for f in found], np.float64).reshape(len(found), len(sigmas), w) for k, w in shapes.items()}
 
 
 def baseline_profile(data_dir, name: str, baseline, sigmas: Sequence[float], eval_seed: int, num: int) -> dict:

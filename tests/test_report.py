@@ -67,6 +67,9 @@ def test_table1_reports_found_and_missing_cells(tmp_path, monkeypatch):
     # a figure asking for the diverged model's profile or readouts gets empty arrays of the right shape
     empty = report.profiles(tmp_path, "tiny", ModelConfig("gdpp", 1), Uniform(1.0), [0], [0.0, 1.0], 2024, 100)
     assert all(a.shape == (0, 2, 1) for a in empty.values())
+    get_or_train(tmp_path, "tiny", ModelConfig("diag", 2), Uniform(1.0), 0)
+    found = report.profiles(tmp_path, "tiny", ModelConfig("diag", 2), Uniform(1.0), [0], [0.0, 1.0, 2.0], 2024, 100)
+    assert {k: a.shape for k, a in found.items()} == {"loss": (1, 3, 2), "oracle_loss": (1, 3, 1), "adjusted_loss": (1, 3, 2)}
     assert report.readouts(tmp_path, "tiny", ModelConfig("gdpp", 1), Uniform(1.0), [0], 2024, 100).shape == (0, 1)
     # a second build evaluates nothing new: every evaluation is served from the cache
     n_cached = len(list((tmp_path / "evals").glob("*.json")))
