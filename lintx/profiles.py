@@ -15,8 +15,10 @@ number of seeds to train. Three profiles:
   and explodes on tail sequences), so it starts from the trained DIAG model of its depth (which FULL
   contains) and is fine-tuned for 2000 steps at lr 3e-4.
 - ``quick``: the same recipe with 100 steps per layer at batch 256 (at 5+ layers: a 30% warm-up and a
-  smaller initialisation), one seed, and a held-out check on 10,000 sequences: minutes for the grid at reduced fidelity (Binder, smoke
-  runs; ``make figures PROFILE=quick`` also evaluates on fewer sequences, see the Makefile).
+  smaller initialisation), one seed, and a held-out check on 10,000 sequences: minutes for the grid at
+  reduced fidelity (Binder, smoke runs; ``make figures PROFILE=quick`` also evaluates on fewer
+  sequences, see the Makefile). From an empty ``data/``, ``make -j2 figures PROFILE=quick`` took
+  16 min 44 s on 2 CPU cores (README, "The quick profile").
 - ``tiny``: 20 steps at batch 64, for the notebook tests only (the numbers mean nothing).
 """
 
