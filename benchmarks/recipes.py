@@ -49,6 +49,8 @@ RECIPES = {
     "b512x1000L-lr2e-2-b2.99-init.03": lambda cfg, noise: TrainConfig(steps=1000 * min(cfg.layers, 5), batch=512, lr=2e-2, b2=0.99, init_std=0.03),
     "b512x1000L-lr1e-2-b2.99-init.03": lambda cfg, noise: TrainConfig(steps=1000 * min(cfg.layers, 5), batch=512, lr=1e-2, b2=0.99, init_std=0.03),
     "b1024x1000L-lr1e-2-b2.99": lambda cfg, noise: TrainConfig(steps=1000 * min(cfg.layers, 5), batch=1024, lr=1e-2, b2=0.99),
+    "b512x1000L-lr2e-2-b2.99-init.01-wu.3": lambda cfg, noise: TrainConfig(steps=1000 * min(cfg.layers, 5), batch=512, lr=2e-2, b2=0.99, init_std=0.01, warmup=0.3),
+    "b512x2000L-lr2e-2-b2.99": lambda cfg, noise: TrainConfig(steps=2000 * min(cfg.layers, 5), batch=512, lr=2e-2, b2=0.99),
 }
 
 
@@ -57,6 +59,9 @@ GROW = {
     "grow-b512x2000-lr3e-2": lambda cfg, noise: TrainConfig(steps=2000, batch=512, lr=3e-2),
     "grow-b512x1000-lr3e-2": lambda cfg, noise: TrainConfig(steps=1000, batch=512, lr=3e-2),
     "grow-b512x2000-lr1e-2": lambda cfg, noise: TrainConfig(steps=2000, batch=512, lr=1e-2),
+    # grow4-*: the 4-layer model trained by ``fast`` from scratch, then each deeper one grown from it
+    "grow4-b512x2000-lr3e-3-b2.99-init.01": lambda cfg, noise: get_profile("fast").recipe(cfg, noise) if cfg.layers <= 4
+    else TrainConfig(steps=2000, batch=512, lr=3e-3, b2=0.99, init_std=0.01),
 }
 
 
@@ -82,7 +87,8 @@ def main():
         ref = paper[(cfg.variant.upper(), cfg.layers)][noise.label]
         for name in args.recipes.split(","):
             if name in GROW:
-                chain, params, total = range(1, cfg.layers + 1), None, 0.0
+                first = min(4, cfg.layers) if name.startswith("grow4") else 1
+                chain, params, total = range(first, cfg.layers + 1), None, 0.0
             else:
                 chain, params, total = [cfg.layers], None, 0.0
             for L in chain:

@@ -14,7 +14,8 @@ the same depth in a simpler variant), which is found or trained first; the paren
 child's hash.
 
 A diverged seed is retried with the learning rate divided by 3, up to twice; what was used is recorded
-in the sidecar (``train``, ``retries``). A run counts as diverged if its training loss went non-finite,
+in the sidecar (``train``, ``retries``). This retry ladder and the held-out check below are keyed too
+(:func:`acceptance`): they decide which training becomes the checkpoint. A run counts as diverged if its training loss went non-finite,
 or if it fails the held-out check (:func:`held_out_problem`): a model can train to a good loss and still
 explode on one sequence in 100,000 (DIAG, 5 layers, ``sigma_max = 2``: training loss 0.65, evaluation
 loss 8913 from a single sequence), so every new model is evaluated on ``Profile.validation_num`` fresh
@@ -50,6 +51,7 @@ from lintx.train import TrainConfig, check_seed, embed, grow, train
 from lintx.versions import code_version
 
 MAX_RETRIES = 2
+RETRY_LR_DIVISOR = 3  # each retry of a diverged seed divides the previous learning rate by this
 # held-out check: a model fails if its loss on fresh sequences exceeds this multiple of its final training
 # loss plus VALIDATION_SLACK (an absolute floor, so near-noiseless models are not failed for a 1e-6 wobble)
 VALIDATION_FACTOR = 1.5
@@ -74,10 +76,29 @@ def held_out_problem(ckpt: Checkpoint, validation_loss: float) -> Optional[str]:
     return None
 
 
-def recipe_hash(cfg: ModelConfig, noise: Noise, tc: TrainConfig, seed: int, parent: Optional[str] = None) -> str:
+# The acceptance policy of the shipped cache: the retry ladder and the held-out check decide which of up to
+# three trainings becomes the checkpoint, so they are part of its key. Keys leave the policy out while it
+# is this one (the shipped checkpoints were named before it was keyed); any other policy is written into
+# the key, so changing it trains anew instead of reusing a checkpoint that a different policy accepted.
+ACCEPTANCE_V1 = {"max_retries": 2, "retry_lr_divisor": 3, "validation_factor": 1.5, "validation_slack": 1e-3, "validation_num": 200_000}
+
+
+def acceptance(prof: Profile) -> dict:
+    """How ``prof``'s runner accepts a trained model: retries and the held-out check (keyed, see above)."""
+    return {"max_retries": MAX_RETRIES, "retry_lr_divisor": RETRY_LR_DIVISOR, "validation_factor": VALIDATION_FACTOR,
+            "validation_slack": VALIDATION_SLACK, "validation_num": prof.validation_num}
+
+
+def recipe_hash(
+    cfg: ModelConfig, noise: Noise, tc: TrainConfig, seed: int, parent: Optional[str] = None, accept: Optional[dict] = None
+) -> str:
+    """Content key of a checkpoint: model, noise, recipe, seed, training code, and where they apply the
+    warm start's parent and an acceptance policy other than :data:`ACCEPTANCE_V1`."""
     key = {"model": dataclasses.asdict(cfg), "noise": noise.to_json(), "train": tc.to_json(), "seed": check_seed(seed), "code": code_version()}
     if parent is not None:  # a warm start: the result depends on the checkpoint it was grown from
         key["grown_from"] = parent
+    if accept is not None and accept != ACCEPTANCE_V1:
+        key["acceptance"] = accept
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
 
 
@@ -98,7 +119,7 @@ def checkpoint_path(data_dir, profile: str | Profile, cfg: ModelConfig, noise: N
     tc = prof.recipe(cfg, noise)
     shallow = parent_config(prof, cfg)
     parent = None if shallow is None else checkpoint_path(data_dir, prof, shallow, noise, seed).name
-    name = f"{cfg.variant}-L{cfg.layers}-H{cfg.heads}-{noise.label}-s{seed}-{recipe_hash(cfg, noise, tc, seed, parent)}.npz"
+    name = f"{cfg.variant}-L{cfg.layers}-H{cfg.heads}-{noise.label}-s{seed}-{recipe_hash(cfg, noise, tc, seed, parent, acceptance(prof))}.npz"
     return Path(data_dir) / prof.name / name
 
 
@@ -170,7 +191,7 @@ def get_or_train(
             if problem is None:
                 break
             if retry < MAX_RETRIES:
-                tc = dataclasses.replace(tc, lr=tc.lr / 3)
+                tc = dataclasses.replace(tc, lr=tc.lr / RETRY_LR_DIVISOR)
         if problem is not None:
             record = {"error": problem, "retries": retry, "train": tc.to_json(), "final_loss": float(result.final_loss[0]),
                       "validation_loss": validation_loss, "skipped_steps": int(result.skipped_steps[0]),

@@ -57,6 +57,23 @@ def test_changed_code_or_recipe_trains_anew_and_keeps_the_old(tmp_path, tiny, co
     assert store.checkpoint_path(tmp_path, "tiny", cfg, noise, 0) not in (old, new)
 
 
+def test_acceptance_policy_is_part_of_the_key(tmp_path, monkeypatch):
+    """The retry ladder and the held-out check pick which training is saved: changing them is a new key."""
+    cfg, noise = ModelConfig("diag", 2), Uniform(5.0)
+    assert store.acceptance(profiles.get_profile("fast")) == store.ACCEPTANCE_V1  # shipped names left as they were
+    shipped = store.checkpoint_path(tmp_path, "fast", cfg, noise, 0)
+    seen = {shipped}
+    for name, value in [("MAX_RETRIES", 3), ("RETRY_LR_DIVISOR", 10), ("VALIDATION_FACTOR", 2.0), ("VALIDATION_SLACK", 0.0)]:
+        with monkeypatch.context() as m:
+            m.setattr(store, name, value)
+            path = store.checkpoint_path(tmp_path, "fast", cfg, noise, 0)
+        assert path not in seen, name
+        seen.add(path)
+    fewer = dataclasses.replace(profiles.get_profile("fast"), validation_num=1_000)
+    assert store.checkpoint_path(tmp_path, fewer, cfg, noise, 0) not in seen
+    assert store.checkpoint_path(tmp_path, "fast", cfg, noise, 0) == shipped
+
+
 def test_corrupt_cached_checkpoint_is_an_error_not_a_retrain(tmp_path, tiny, count_training):
     cfg, noise = ModelConfig("gdpp", 1), Uniform(1.0)
     store.get_or_train(tmp_path, "tiny", cfg, noise, 0)
