@@ -64,6 +64,11 @@ def test_table1_reports_found_and_missing_cells(tmp_path, monkeypatch):
     assert "| DIAG | 1 |" in text and "- / 1.64" in text and "of 1** trained cells" in text
     assert "| GDPP | 1 | diverged / 1.64 |" in text and "(1 cells, `diverged`)" in text
     assert by[("GDPP", 1)]["diverged"] == 1 and by[("FULL", 1)]["diverged"] == 0
+    # a cell outside tolerance (20 steps cannot fit) is listed with what was trained for it
+    assert not by[("DIAG", 1)]["within"]
+    assert "## Cells outside tolerance (1)" in text
+    assert f"- DIAG, 1 layer, `u1`: {by[('DIAG', 1)]['best']:.3g} / 1.64 (" in text
+    assert "1 seed (0); best seed 0; trained 20 steps at lr 0.03" in text
     # a figure asking for the diverged model's profile or readouts gets empty arrays of the right shape
     empty = report.profiles(tmp_path, "tiny", ModelConfig("gdpp", 1), Uniform(1.0), [0], [0.0, 1.0], 2024, 100)
     assert all(a.shape == (0, 2, 1) for a in empty.values())
@@ -108,3 +113,11 @@ def test_best_losses_takes_the_best_seed_per_depth(tmp_path, monkeypatch):
     assert best[0] == per_seed[:, -1].min() and np.isnan(best[1])
     assert plotting.seeds_text([0]) == "seed 0" and plotting.seeds_text([0, 1]) == "best of 2 seeds"
     assert plotting.seeds_text([0], [0, 1, 2]) == "best of seed 0 (+1, 2 where shipped)"
+
+
+def test_out_of_tolerance_line_names_seeds_retries_and_warm_starts():
+    row = {"values": [0.1, 0.05], "trials": [
+        {"seed": 0, "steps": 5000, "lr": 0.02 / 3, "retries": 1, "grown_from": "diag-L7-H1-u1-s0-0123456789.npz"},
+        {"seed": 3, "steps": 5000, "lr": 0.02, "retries": 0, "grown_from": "diag-L7-H1-u1-s3-0123456789.npz"}]}
+    assert report._tried(row) == ("2 seeds (0, 3); best seed 3; trained 5000 steps at lr 0.02; diverged first and "
+                                  "retrained at a lower lr: seed 0 at lr 0.0067; warm-started from DIAG")
