@@ -13,18 +13,19 @@ A profile with ``start_from`` warm-starts a model from another checkpoint (its (
 the same depth in a simpler variant), which is found or trained first; the parent's name is part of the
 child's hash.
 
-A diverged seed is retried with the learning rate divided by 3, up to twice; what was used is recorded
-in the sidecar (``train``, ``retries``). This retry ladder and the held-out check below are keyed too
+A diverged seed is retried with the learning rate divided by 3, up to twice; what was used is recorded in
+the sidecar (``train``, ``retries``). This retry ladder and the held-out check below are keyed too
 (:func:`acceptance`): they decide which training becomes the checkpoint. A run counts as diverged if its
 training loss went non-finite, or if it fails the held-out check (:func:`held_out_problem`): a model can
-train to a good loss and still explode on one sequence in 100,000 (DIAG, 5 layers, ``sigma_max = 2``: training loss 0.65, evaluation
-loss 8913 from a single sequence), so every new model is evaluated on ``Profile.validation_num`` fresh
-sequences (200,000 for ``fast``; a stream of its own, disjoint from training and from the report's
-evaluation sets) before it is saved, and the loss there is recorded in the sidecar (``validation_loss``).
-If it still diverges, :class:`~lintx.checkpoint.DivergedError` is raised and the failure is recorded
-beside where the checkpoint would be (``NAME.diverged.json``), so it is reported again, not retrained,
-until that record is deleted. Checkpoints saved before this check existed carry no ``validation_loss``;
-``python -m lintx check`` runs the same check on every checkpoint of a profile.
+train to a good loss and still explode on one sequence in 100,000 (DIAG, 5 layers, ``sigma_max = 2``:
+training loss 0.65, evaluation loss 8913 from a single sequence), so every new model is evaluated on
+``Profile.validation_num`` fresh sequences (200,000 for ``fast``; a stream of its own, disjoint from
+training and from the report's evaluation sets) before it is saved, and the loss there is recorded in the
+sidecar (``validation_loss``). If it still diverges, :class:`~lintx.checkpoint.DivergedError` is raised
+and the failure is recorded beside where the checkpoint would be (``NAME.diverged.json``), so it is
+reported again, not retrained, until that record is deleted. Checkpoints saved before this check existed
+carry no ``validation_loss``; ``python -m lintx check`` runs the same check on every checkpoint of a
+profile.
 """
 
 from __future__ import annotations
