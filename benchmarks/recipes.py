@@ -56,14 +56,15 @@ RECIPES = {
 }
 
 
-# warm-start chains: depth 1 from scratch, each deeper model grown from the previous (lintx.train.grow)
+# warm-start chains: name -> (first depth, recipe). The first depth is trained from scratch, each deeper
+# model grown from the previous one (lintx.train.grow); the recipe gets every depth of the chain.
 GROW = {
-    "grow-b512x2000-lr3e-2": lambda cfg, noise: TrainConfig(steps=2000, batch=512, lr=3e-2),
-    "grow-b512x1000-lr3e-2": lambda cfg, noise: TrainConfig(steps=1000, batch=512, lr=3e-2),
-    "grow-b512x2000-lr1e-2": lambda cfg, noise: TrainConfig(steps=2000, batch=512, lr=1e-2),
-    # grow4-*: the 4-layer model trained by ``fast`` from scratch, then each deeper one grown from it
-    "grow4-b512x2000-lr3e-3-b2.99-init.01": lambda cfg, noise: get_profile("fast").recipe(cfg, noise) if cfg.layers <= 4
-    else TrainConfig(steps=2000, batch=512, lr=3e-3, b2=0.99, init_std=0.01),
+    "grow-b512x2000-lr3e-2": (1, lambda cfg, noise: TrainConfig(steps=2000, batch=512, lr=3e-2)),
+    "grow-b512x1000-lr3e-2": (1, lambda cfg, noise: TrainConfig(steps=1000, batch=512, lr=3e-2)),
+    "grow-b512x2000-lr1e-2": (1, lambda cfg, noise: TrainConfig(steps=2000, batch=512, lr=1e-2)),
+    # the 4-layer model trained by ``fast``, then each deeper one grown from it
+    "grow4-b512x2000-lr3e-3-b2.99-init.01": (4, lambda cfg, noise: get_profile("fast").recipe(cfg, noise) if cfg.layers <= 4
+                                                 else TrainConfig(steps=2000, batch=512, lr=3e-3, b2=0.99, init_std=0.01)),
 }
 
 
@@ -86,16 +87,12 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|")
     for cell in args.cells.split(","):
         cfg, noise = parse_cell(cell)
-        ref = paper[(cfg.variant.upper(), cfg.layers)][noise.label]
         for name in args.recipes.split(","):
-            if name in GROW:
-                first = min(4, cfg.layers) if name.startswith("grow4") else 1
-                chain, params, total = range(first, cfg.layers + 1), None, 0.0
-            else:
-                chain, params, total = [cfg.layers], None, 0.0
+            first, recipe = GROW[name] if name in GROW else (cfg.layers, RECIPES[name])
+            chain, params, total = range(min(first, cfg.layers), cfg.layers + 1), None, 0.0
             for L in chain:
                 c = ModelConfig(cfg.variant, L)
-                tc = (GROW.get(name) or RECIPES[name])(c, noise)
+                tc = recipe(c, noise)
                 start = time.perf_counter()
                 init = None if params is None else [grow(c, noise, params, args.seed, tc)]
                 result = train(c, noise, tc, seeds=(args.seed,), init=init)
