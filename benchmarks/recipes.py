@@ -50,6 +50,9 @@ RECIPES = {
     "b512x1000L-lr1e-2-b2.99-init.03": lambda cfg, noise: TrainConfig(steps=1000 * min(cfg.layers, 5), batch=512, lr=1e-2, b2=0.99, init_std=0.03),
     "b1024x1000L-lr1e-2-b2.99": lambda cfg, noise: TrainConfig(steps=1000 * min(cfg.layers, 5), batch=1024, lr=1e-2, b2=0.99),
     "b512x1000L-lr2e-2-b2.99-init.01-wu.3": lambda cfg, noise: TrainConfig(steps=1000 * min(cfg.layers, 5), batch=512, lr=2e-2, b2=0.99, init_std=0.01, warmup=0.3),
+    "b512x1000L-init.01": lambda cfg, noise: TrainConfig(steps=1000 * min(cfg.layers, 5), batch=512, lr=_lr(cfg.layers), init_std=0.01),
+    "b1024x1000L": lambda cfg, noise: TrainConfig(steps=1000 * min(cfg.layers, 5), batch=1024, lr=_lr(cfg.layers)),
+    "b512x1000L-lr1e-2": lambda cfg, noise: TrainConfig(steps=1000 * min(cfg.layers, 5), batch=512, lr=1e-2),
     "b512x2000L-lr2e-2-b2.99": lambda cfg, noise: TrainConfig(steps=2000 * min(cfg.layers, 5), batch=512, lr=2e-2, b2=0.99),
     # the fast recipe without gradient clipping (random starts only: not FULL with 5+ layers)
     "fast-noclip": lambda cfg, noise: dataclasses.replace(get_profile("fast").recipe(cfg, noise), clip=0.0),

@@ -3,6 +3,8 @@ diverged one."""
 
 import dataclasses
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,10 +12,10 @@ import pytest
 import lintx.store as store
 from lintx import profiles
 from lintx.__main__ import main
-from lintx.checkpoint import CheckpointError, DivergedError
+from lintx.checkpoint import CheckpointError, DivergedError, load
 from lintx.model import ModelConfig
 from lintx.profiles import Profile
-from lintx.tasks import Uniform
+from lintx.tasks import Uniform, noise_from_label
 from lintx.train import TrainConfig, train
 
 
@@ -273,3 +275,23 @@ def test_grid_runner_diverged_ok_records_and_goes_on(tmp_path, monkeypatch, caps
     assert main([*argv, "--diverged-ok"]) == 0
     assert "1 model(s) diverged after every retry and were not saved: full L3 u5 seed 0" in capsys.readouterr().out
     assert len(list((tmp_path / "tiny").glob("*.npz"))) == 1 and len(list((tmp_path / "tiny").glob("*.diverged.json"))) == 1
+
+
+def test_shipped_fast_cache_holds_only_current_checkpoints():
+    """Every file in ``data/fast`` is the current name of its model (a changed recipe leaves the old file
+    behind: it must be removed, not shipped beside the new one), and every checkpoint loads and verifies."""
+    folder = Path(__file__).resolve().parents[1] / "data" / "fast"
+    paths = sorted(folder.glob("*.npz"))
+    assert len(paths) > 500, f"the shipped fast cache in {folder} is missing"
+    stale = []
+    for path in paths:
+        ck = load(path)
+        if store.checkpoint_path(folder.parent, "fast", ck.cfg, ck.noise, ck.meta["seed"]) != path:
+            stale.append(path.name)
+    for record in folder.glob("*.diverged.json"):
+        npz = record.name.removesuffix(".diverged.json") + ".npz"
+        m = re.fullmatch(r"(gdpp|diag|full)-L(\d+)-H(\d+)-([^-]+)-s(\d+)-[0-9a-f]+\.npz", npz)
+        cfg = ModelConfig(m[1], int(m[2]), int(m[3]))
+        if store.checkpoint_path(folder.parent, "fast", cfg, noise_from_label(m[4]), int(m[5])).name != npz:
+            stale.append(record.name)
+    assert not stale, f"{len(stale)} stale files in {folder} (their model's current name differs): {stale[:5]}"
