@@ -10,11 +10,11 @@ number of seeds to train. Three profiles:
   ``benchmarks/RESULTS.md``). Adam on normalised parameters (see :mod:`lintx.train`), 5% warm-up then
   cosine decay, clipping at 1.0, batch 512 (as good as 2048 at a quarter of the cost for DIAG: L=4 0.0570
   vs 0.0568; FULL from a random start, 60 times DIAG's parameters, is trained at the paper's batch 2048,
-  which lowers its loss by 7-11%). Up to 4 layers: ``1000 L`` steps at lr 3e-2. 5+ layers: 5000 steps at lr 2e-2 with
-  ``b2 = 0.99`` (DIAG L=7 at ``sigma_max = 5``: 0.045, paper 0.047, 88 s on one core). FULL with 5+
-  layers diverges from a random start at any learning rate we tried (its forward pass is cubic per layer
-  and explodes on tail sequences), so it starts from the trained DIAG model of its depth (which FULL
-  contains) and is fine-tuned for 2000 steps at lr 3e-4.
+  which lowers its loss by 7-11%). Up to 4 layers: ``1000 L`` steps at lr 3e-2. 5+ layers: 5000 steps
+  at lr 2e-2 with ``b2 = 0.99`` (DIAG L=7 at ``sigma_max = 5``: 0.045, paper 0.047, 88 s on one core).
+  FULL with 5+ layers diverges from a random start at any learning rate we tried (its forward pass is
+  cubic per layer and explodes on tail sequences), so it starts from the trained DIAG model of its depth
+  (which FULL contains) and is fine-tuned for 2000 steps at lr 3e-4.
 - ``quick``: the same recipe with 100 steps per layer at batch 256 (at 5+ layers: a 30% warm-up and a
   smaller initialisation), one seed, and a held-out check on 10,000 sequences: minutes for the grid at
   reduced fidelity (Binder, smoke runs; ``make figures PROFILE=quick`` also evaluates on fewer
