@@ -1,9 +1,11 @@
 """Command line: ``python -m lintx train ...`` trains every missing model of a profile's grid;
-``python -m lintx check ...`` runs the held-out check of :mod:`lintx.store` on the checkpoints saved.
+``python -m lintx check ...`` runs the held-out check of :mod:`lintx.store` on the checkpoints saved;
+``python -m lintx prune ...`` lists (and with ``--delete`` removes) files nothing reads any more.
 
     python -m lintx train --profile fast                      # the whole study, 5 seeds
     python -m lintx train --profile fast --columns u5 --depths 1-8 --seeds 0 --workers 2
     python -m lintx check --profile fast                      # exit status 1 if a checkpoint fails
+    python -m lintx prune --profile fast [--delete]           # stale checkpoints and evaluations
 
 Resumable: finished checkpoints are found by content (see :mod:`lintx.store`) and skipped, so a stop
 loses at most the models in progress. ``--workers N`` runs N processes, each restricted to one XLA
@@ -161,6 +163,26 @@ def check_command(args) -> int:
     return 1 if failed else 0
 
 
+def prune_command(args) -> int:
+    """List the files of a profile that a changed recipe or code left behind (:func:`lintx.store.stale_files`)
+    and the evaluation-cache entries of checkpoints no longer in ``DATA`` (:func:`lintx.report.stale_evaluations`);
+    delete them with ``--delete``. They stay in git history where they were committed."""
+    from lintx.report import stale_evaluations
+    from lintx.store import stale_files
+
+    files = stale_files(args.data, args.profile)
+    evals = stale_evaluations(args.data, ignore=[p for p in files if p.suffix == ".npz"])
+    for path in files + evals:
+        print(("deleting " if args.delete else "stale ") + str(path), flush=True)
+        if args.delete:
+            path.unlink()
+    checkpoints = sum(p.suffix == ".npz" for p in files)
+    print(f"{checkpoints} stale checkpoints, {len(files) - 2 * checkpoints} other stale files in {os.path.join(args.data, args.profile)}, "
+          f"{len(evals)} stale evaluations in {os.path.join(args.data, 'evals')}: "
+          + ("deleted" if args.delete else "run with --delete to remove them"), flush=True)
+    return 0
+
+
 def main(argv=None) -> int:
     from lintx.reference import COLUMNS
 
@@ -184,11 +206,17 @@ def main(argv=None) -> int:
     c.add_argument("--profile", default="fast", help="paper, fast or quick (lintx.profiles)")
     c.add_argument("--data", default="data")
     c.add_argument("--all", action="store_true", help="also those whose check was recorded when they were trained")
+    p = sub.add_parser("prune", help="list (--delete: remove) checkpoints and evaluations nothing reads any more")
+    p.add_argument("--profile", default="fast", help="paper, fast or quick (lintx.profiles)")
+    p.add_argument("--data", default="data")
+    p.add_argument("--delete", action="store_true", help="delete them (default: only list them)")
     args = ap.parse_args(argv)
     if args.command == "train" and (args.workers < 1 or args.devices < 0):
         ap.error(f"--workers must be >= 1 and --devices >= 0 (0: all local devices), got {args.workers} and {args.devices}")
     if args.command == "check":
         return check_command(args)
+    if args.command == "prune":
+        return prune_command(args)
     if args.workers > 1:
         env = {**os.environ, "XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") + " " + SINGLE_THREAD).strip()}
         base = list(argv if argv is not None else sys.argv[1:])

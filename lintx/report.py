@@ -66,6 +66,26 @@ def _stored(path: Path, key: dict):
     return None
 
 
+def stale_evaluations(data_dir, ignore: Sequence[Path] = ()) -> list[Path]:
+    """Entries of the evaluation cache ``DATA/evals`` that nothing will read again: computed by other
+    evaluation code (:func:`_eval_code`) or unreadable, or of a checkpoint that is in no ``DATA/PROFILE/`` folder (its
+    SHA-256 in no sidecar there; checkpoints in ``ignore``, about to be deleted, do not count).
+    Baselines' entries are kept while the evaluation code is current."""
+    ignore = {Path(p) for p in ignore}
+    shas = {read_sidecar(p)["npz_sha256"] for p in Path(data_dir).glob("*/*.npz") if p not in ignore}
+    code, stale = _eval_code(), []
+    for path in sorted(Path(data_dir, "evals").glob("*.json")):
+        try:
+            key = json.loads(path.read_text()).get("key", {})
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):  # unreadable: never a cache hit
+            key = {}
+        predictor = key.get("predictor", "")
+        checkpoint = isinstance(predictor, str) and len(predictor) == 64 and all(c in "0123456789abcdef" for c in predictor)
+        if key.get("eval_code") != code or (checkpoint and predictor not in shas):
+            stale.append(path)
+    return stale
+
+
 def _tolist(r: dict) -> dict:
     return {k: np.asarray(v).tolist() for k, v in r.items()}
 

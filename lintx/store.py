@@ -26,6 +26,9 @@ and the failure is recorded beside where the checkpoint would be (``NAME.diverge
 reported again, not retrained, until that record is deleted. Checkpoints saved before this check existed
 carry no ``validation_loss``; ``python -m lintx check`` runs the same check on every checkpoint of a
 profile.
+
+A changed recipe or training code leaves the old files behind, unread (the runner only looks up current
+names); :func:`stale_files` lists them and ``python -m lintx prune --delete`` removes them.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from typing import Callable, Iterator, Optional, Sequence
 import jax
 import numpy as np
 
-from lintx.checkpoint import Checkpoint, DivergedError, atomic_write, from_training, load, save
+from lintx.checkpoint import Checkpoint, DivergedError, atomic_write, from_training, load, save, sidecar_path
 from lintx.metrics import evaluate
 from lintx.model import ModelConfig
 from lintx.profiles import Profile, get_profile
@@ -219,3 +222,29 @@ def study_grid(depths: Sequence[int] = range(1, 8), columns: Sequence[str] = COL
     if deep_u5:
         grid += [(ModelConfig(v, 8), noise_from_label("u5")) for v in variants]
     return grid
+
+
+def stale_files(data_dir, profile: str | Profile) -> list[Path]:
+    """Files in ``DATA/PROFILE`` that no current model maps to, so nothing reads them again:
+
+    - a checkpoint (with its sidecar) whose model, noise and seed, under the profile's current recipe,
+      warm start, acceptance policy and training code, now have another name (:func:`checkpoint_path`);
+    - a sidecar without its checkpoint;
+    - a divergence record (``.diverged.json``) that is not the current record of a model of the study
+      (:func:`study_grid`, at seeds ``0 .. profile.seeds - 1`` and any seed a checkpoint here has).
+
+    Every checkpoint is loaded and verified on the way: a corrupt one is an error naming it, not
+    something to delete silently.
+    """
+    prof = get_profile(profile) if isinstance(profile, str) else profile
+    folder = Path(data_dir) / prof.name
+    stale, seeds = [], set(range(prof.seeds))
+    for path in sorted(folder.glob("*.npz")):
+        ckpt = load(path)
+        seeds.add(ckpt.meta["seed"])
+        if checkpoint_path(data_dir, prof, ckpt.cfg, ckpt.noise, ckpt.meta["seed"]) != path:
+            stale += [path, sidecar_path(path)]
+    records = set(folder.glob("*.diverged.json"))
+    stale += [p for p in sorted(set(folder.glob("*.json")) - records) if not p.with_suffix(".npz").exists()]
+    current = {failure_path(checkpoint_path(data_dir, prof, cfg, noise, s)) for cfg, noise in study_grid() for s in sorted(seeds)}
+    return stale + sorted(records - current)

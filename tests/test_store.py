@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import lintx.report as report
 import lintx.store as store
 from lintx import profiles
 from lintx.__main__ import main
@@ -277,16 +278,38 @@ def test_grid_runner_diverged_ok_records_and_goes_on(tmp_path, monkeypatch, caps
 
 
 def test_shipped_fast_cache_holds_only_current_checkpoints():
-    """Every file in ``data/fast`` is the current name of a model of the study (a changed recipe leaves the
-    old file behind: it must be removed, not shipped beside the new one), and every checkpoint loads and
-    verifies."""
-    folder = Path(__file__).resolve().parents[1] / "data" / "fast"
-    paths = sorted(folder.glob("*.npz"))
-    assert len(paths) > 500, f"the shipped fast cache in {folder} is missing"
-    current = {store.checkpoint_path(folder.parent, "fast", cfg, noise, s) for cfg, noise in store.study_grid()
-               for s in range(profiles.get_profile("fast").seeds)}
-    for path in paths:
-        load(path)
-    recorded = {store.failure_path(p) for p in current}
-    stale = [p.name for p in paths if p not in current] + [r.name for r in sorted(folder.glob("*.diverged.json")) if r not in recorded]
-    assert not stale, f"{len(stale)} stale files in {folder} (not the current name of any model of the study): {stale[:5]}"
+    """Every file in ``data/fast`` is the current name of a model (a changed recipe leaves the old file
+    behind: ``python -m lintx prune --delete`` must remove it, not ship it beside the new one), every
+    checkpoint loads and verifies, and no evaluation in ``data/evals`` belongs to a checkpoint not shipped."""
+    data = Path(__file__).resolve().parents[1] / "data"
+    assert len(list((data / "fast").glob("*.npz"))) > 500, f"the shipped fast cache in {data / 'fast'} is missing"
+    stale = store.stale_files(data, "fast") + report.stale_evaluations(data)
+    assert not stale, f"{len(stale)} stale files in {data} (python -m lintx prune lists them): {[p.name for p in stale[:5]]}"
+
+
+def test_prune_lists_then_deletes_only_what_nothing_reads(tmp_path, tiny, monkeypatch, capsys):
+    cfg, noise = ModelConfig("diag", 1), Uniform(1.0)
+    old = store.get_or_train(tmp_path, "tiny", cfg, noise, 0)
+    old_path = store.checkpoint_path(tmp_path, "tiny", cfg, noise, 0)
+    evals = tmp_path / "evals"
+    old_eval = report.evaluate_checkpoint(tmp_path, old_path, eval_seed=1, num=1_000)
+    baseline = report.cached(evals, {"predictor": "ConstRR()", "num": 1}, lambda: {"loss": 1.0})
+    assert old_eval and baseline and len(list(evals.glob("*.json"))) == 2
+    (tmp_path / "tiny" / "x-s0-0000000000.diverged.json").write_text("{}")  # a record of no current model
+    # the recipe changes: the old checkpoint, its sidecar, its evaluation and the record become stale
+    monkeypatch.setitem(profiles.PROFILES, "tiny", dataclasses.replace(tiny, recipe=lambda c, n: TrainConfig(steps=12, batch=32, chunk=12)))
+    new_path = store.checkpoint_path(tmp_path, "tiny", cfg, noise, 0)
+    store.get_or_train(tmp_path, "tiny", cfg, noise, 0)
+    report.evaluate_checkpoint(tmp_path, new_path, eval_seed=1, num=1_000)
+    before = sorted(p for p in tmp_path.rglob("*") if p.is_file() and ".locks" not in p.parts)
+    assert main(["prune", "--profile", "tiny", "--data", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "1 stale checkpoints, 1 other stale files" in out and "1 stale evaluations" in out and old_path.name in out
+    assert sorted(p for p in tmp_path.rglob("*") if p.is_file() and ".locks" not in p.parts) == before  # listed only
+    assert main(["prune", "--profile", "tiny", "--data", str(tmp_path), "--delete"]) == 0
+    left = {p.name for p in tmp_path.rglob("*") if p.is_file() and ".locks" not in p.parts}
+    assert not old_path.exists() and not old_path.with_suffix(".json").exists()
+    assert not (tmp_path / "tiny" / "x-s0-0000000000.diverged.json").exists()
+    assert {new_path.name, new_path.with_suffix(".json").name} <= left and len(list(evals.glob("*.json"))) == 2  # new + baseline
+    assert load(new_path).meta["npz_sha256"] != old.meta["npz_sha256"]
+    assert store.stale_files(tmp_path, "tiny") == [] and report.stale_evaluations(tmp_path) == []
