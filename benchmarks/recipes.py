@@ -50,6 +50,12 @@ RECIPES = {
     "b512x1000L-lr1e-2-b2.99-init.03": lambda cfg, noise: TrainConfig(steps=1000 * min(cfg.layers, 5), batch=512, lr=1e-2, b2=0.99, init_std=0.03),
     "b1024x1000L-lr1e-2-b2.99": lambda cfg, noise: TrainConfig(steps=1000 * min(cfg.layers, 5), batch=1024, lr=1e-2, b2=0.99),
     "b512x1000L-lr2e-2-b2.99-init.01-wu.3": lambda cfg, noise: TrainConfig(steps=1000 * min(cfg.layers, 5), batch=512, lr=2e-2, b2=0.99, init_std=0.01, warmup=0.3),
+    "b512x1000L-lr1e-2-b2.99-init.01-wu.3": lambda cfg, noise: TrainConfig(steps=1000 * min(cfg.layers, 5), batch=512, lr=1e-2, b2=0.99, init_std=0.01, warmup=0.3),
+    "b2048x1000L-lr1e-2-b2.99-init.01-wu.3": lambda cfg, noise: TrainConfig(steps=1000 * min(cfg.layers, 5), batch=2048, lr=1e-2, b2=0.99, init_std=0.01, warmup=0.3),
+    "b512x3000L-lr1e-2-b2.99-init.01-wu.3": lambda cfg, noise: TrainConfig(steps=3000 * min(cfg.layers, 5), batch=512, lr=1e-2, b2=0.99, init_std=0.01, warmup=0.3),
+    "b512x1000L-lr5e-3-b2.99-init.01-wu.3": lambda cfg, noise: TrainConfig(steps=1000 * min(cfg.layers, 5), batch=512, lr=5e-3, b2=0.99, init_std=0.01, warmup=0.3),
+    # the fast ladder's first retry of the recipe above (lr / 3)
+    "b512x1000L-lr3.3e-3-b2.99-init.01-wu.3": lambda cfg, noise: TrainConfig(steps=1000 * min(cfg.layers, 5), batch=512, lr=1e-2 / 3, b2=0.99, init_std=0.01, warmup=0.3),
     "b512x1000L-init.01": lambda cfg, noise: TrainConfig(steps=1000 * min(cfg.layers, 5), batch=512, lr=_lr(cfg.layers), init_std=0.01),
     "b1024x1000L": lambda cfg, noise: TrainConfig(steps=1000 * min(cfg.layers, 5), batch=1024, lr=_lr(cfg.layers)),
     "b512x1000L-lr1e-2": lambda cfg, noise: TrainConfig(steps=1000 * min(cfg.layers, 5), batch=512, lr=1e-2),
@@ -68,6 +74,10 @@ GROW = {
     # the 4-layer model trained by ``fast``, then each deeper one grown from it
     "grow4-b512x2000-lr3e-3-b2.99-init.01": (4, lambda cfg, noise: get_profile("fast").recipe(cfg, noise) if cfg.layers <= 4
                                                  else TrainConfig(steps=2000, batch=512, lr=3e-3, b2=0.99, init_std=0.01)),
+    "grow4-b512x2000-lr3e-3-b2.99": (4, lambda cfg, noise: get_profile("fast").recipe(cfg, noise) if cfg.layers <= 4
+                                         else TrainConfig(steps=2000, batch=512, lr=3e-3, b2=0.99)),
+    "grow4-b512x2000-lr1e-2-b2.99": (4, lambda cfg, noise: get_profile("fast").recipe(cfg, noise) if cfg.layers <= 4
+                                         else TrainConfig(steps=2000, batch=512, lr=1e-2, b2=0.99)),
 }
 
 
@@ -104,10 +114,10 @@ def main():
                 params = unstack(result, 0)
                 r = evaluate(Model(c, params), noise, jax.random.key(2024), args.num)
                 flag = " (diverged)" if result.diverged[0] else ""
-                ref = paper[(c.variant.upper(), L)][noise.label]
+                ref = paper.get((c.variant.upper(), L), {}).get(noise.label)  # none for 8 layers
                 loss = float(r["adjusted_loss"][-1])
                 print(f"| {c.variant}-L{L}-{noise.label} | {name} | {tc.steps} | {tc.batch} | {tc.lr:g} | {total:.0f} | "
-                      f"{loss:.4g}{flag} | {ref:.3g} | {loss / ref:.2f} |", flush=True)
+                      f"{loss:.4g}{flag} | {'-' if ref is None else f'{ref:.3g}'} | {'-' if ref is None else f'{loss / ref:.2f}'} |", flush=True)
 
 
 if __name__ == "__main__":
