@@ -225,7 +225,9 @@ def table1(data_dir, profile: str, seeds: Sequence[int], eval_seed: int = 2024, 
                         callback(method, L, column, s)
                 row = _row(method, L, column, values, paper[(method, L)][column])
                 row["trials"] = trials
-                row["diverged"] = sum(failure_path(checkpoint_path(data_dir, profile, cfg, noise, s)).exists() for s in dict.fromkeys([*seeds, *extra_seeds]))
+                row["diverged_seeds"] = [s for s in dict.fromkeys([*seeds, *extra_seeds])
+                                         if failure_path(checkpoint_path(data_dir, profile, cfg, noise, s)).exists()]
+                row["diverged"] = len(row["diverged_seeds"])
                 rows.append(row)
         for name, baseline in tuned_baselines(data_dir, column, num=tune_num).items():
             r = evaluate_baseline(data_dir, name, baseline, column, eval_seed, num)
@@ -254,6 +256,8 @@ def _tried(row: dict) -> str:
     retried = [x for x in t if x["retries"]]
     if retried:
         parts.append("diverged first and retrained at a lower lr: " + ", ".join(f"seed {x['seed']} at lr {x['lr']:.2g}" for x in retried))
+    if row.get("diverged_seeds"):
+        parts.append("diverged after every retry, so not in the table: seed " + ", ".join(str(x) for x in row["diverged_seeds"]))
     if any(x["grown_from"] for x in t):
         parts.append("warm-started from " + ", ".join(sorted({x["grown_from"].split("-")[0].upper() for x in t if x["grown_from"]})))
     return "; ".join(parts)
