@@ -68,8 +68,8 @@ def _stored(path: Path, key: dict):
 
 def stale_evaluations(data_dir, ignore: Sequence[Path] = ()) -> list[Path]:
     """Entries of the evaluation cache ``DATA/evals`` that nothing will read again: computed by other
-    evaluation code (:func:`_eval_code`) or unreadable, or of a checkpoint that is in no ``DATA/PROFILE/`` folder (its
-    SHA-256 in no sidecar there; checkpoints in ``ignore``, about to be deleted, do not count).
+    evaluation code (:func:`_eval_code`) or unreadable, or of a checkpoint that is in no ``DATA/PROFILE/``
+    folder (its SHA-256 in no sidecar there; checkpoints in ``ignore``, about to be deleted, do not count).
     Baselines' entries are kept while the evaluation code is current."""
     ignore = {Path(p) for p in ignore}
     shas = {read_sidecar(p)["npz_sha256"] for p in Path(data_dir).glob("*/*.npz") if p not in ignore}
