@@ -22,8 +22,9 @@ number of seeds to train. Three profiles:
   smaller initialisation; FULL with 5+ layers fine-tuned for 200 steps from the DIAG model of its depth,
   as ``fast`` did until session 7, because 500 steps from a random start are too few for it), one
   seed, and a held-out check on 10,000 sequences: minutes for the grid at reduced fidelity (Binder,
-  smoke runs; ``make figures PROFILE=quick`` also evaluates on fewer sequences, see the Makefile). From an empty ``data/``, ``make -j2 figures PROFILE=quick`` took
-  16 min 44 s on 2 CPU cores (README, "The quick profile").
+  smoke runs; ``make figures PROFILE=quick`` also evaluates on fewer sequences, see the Makefile). From
+  an empty ``data/``, ``make -j2 figures PROFILE=quick`` took 16 min 44 s on 2 CPU cores (README, "The
+  quick profile").
 - ``tiny``: 20 steps at batch 64, for the notebook tests only (the numbers mean nothing).
 """
 
