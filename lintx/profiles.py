@@ -16,8 +16,9 @@ number of seeds to train. Three profiles:
   and lr 1e-2: the DIAG recipe diverged for it at every learning rate tried (its forward pass is cubic
   per layer and explodes on tail sequences), while this one trained FULL 7 layers at ``sigma_max = 5`` to
   0.045 (paper 0.047) and on ``{1,3}`` to 0.0144 (paper 0.010; DIAG 0.024), seed 0, 92 s each
-  (``benchmarks/RESULTS.md``, session 7). Until session 7, FULL with 5+ layers was fine-tuned from the
-  trained DIAG model instead, which kept it in DIAG's solution.
+  (``benchmarks/RESULTS.md``, session 7). It is still unstable: of the 74 models of the session-7
+  retrain, 24 were kept from the retry at lr / 3 and 9 diverged after every retry. Until session 7, FULL
+  with 5+ layers was fine-tuned from the trained DIAG model instead, which kept it in DIAG's solution.
 - ``quick``: the same recipe with 100 steps per layer at batch 256 (at 5+ layers: a 30% warm-up and a
   smaller initialisation; FULL with 5+ layers fine-tuned for 200 steps from the DIAG model of its depth,
   as ``fast`` did until session 7, because 500 steps from a random start are too few for it), one
