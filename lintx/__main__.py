@@ -29,9 +29,6 @@ import subprocess
 import sys
 import time
 
-# a spectral fit (lintx.spectral) of L layers with s starts per depth costs about SPECTRAL_COST * L^2 * s
-# in _cost's units (steps x batch x layers of Adam)
-SPECTRAL_COST = 100_000
 SINGLE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 
@@ -65,11 +62,7 @@ def _shard(jobs, i: int, k: int):
 
 
 def _cost(cfg, prof, noise):
-    """Relative cost of training a model, for the ETA: steps x batch x layers (a spectral fit counted as
-    the Adam steps that take as long on one core, measured in session 8)."""
     tc = prof.recipe(cfg, noise)
-    if not hasattr(tc, "batch"):  # SpectralConfig: grows through every depth up to cfg.layers
-        return SPECTRAL_COST * cfg.layers**2 * tc.starts
     return tc.steps * tc.batch * cfg.layers
 
 

@@ -19,9 +19,6 @@ number of seeds to train. Three profiles:
   (``benchmarks/RESULTS.md``, session 7). It is still unstable: of the 74 models of the session-7
   retrain, 24 were kept from the retry at lr / 3 and 9 diverged after every retry. Until session 7, FULL
   with 5+ layers was fine-tuned from the trained DIAG model instead, which kept it in DIAG's solution.
-  Noiseless GD++ with 5+ layers is not trained by Adam at all but fitted in float64 on the exact spectral
-  form of its loss (:mod:`lintx.spectral`, session 8): Adam in float32 stopped 30 to 50,000 times above
-  the paper there.
 - ``quick``: the same recipe with 100 steps per layer at batch 256 (at 5+ layers: a 30% warm-up and a
   smaller initialisation; FULL with 5+ layers fine-tuned for 200 steps from the DIAG model of its depth,
   as ``fast`` did until session 7, because 500 steps from a random start are too few for it), one
@@ -38,7 +35,6 @@ import dataclasses
 from typing import Callable, Optional
 
 from lintx.model import ModelConfig
-from lintx.spectral import SpectralConfig
 from lintx.tasks import Noise
 from lintx.train import TrainConfig
 
@@ -46,7 +42,7 @@ from lintx.train import TrainConfig
 @dataclasses.dataclass(frozen=True)
 class Profile:
     name: str
-    recipe: Callable[[ModelConfig, Noise], TrainConfig | SpectralConfig]
+    recipe: Callable[[ModelConfig, Noise], TrainConfig]
     seeds: int
     description: str
     # warm start: the model a checkpoint starts from (trained first), or None for a random initialisation;
@@ -71,11 +67,7 @@ def _ours(cfg: ModelConfig, steps_per_layer: int, batch: int, chunk: int) -> Tra
     return TrainConfig(steps=steps_per_layer * 5, batch=batch, lr=2e-2, b2=0.99, chunk=chunk)
 
 
-def _fast(cfg: ModelConfig, noise: Noise) -> TrainConfig | SpectralConfig:
-    if cfg.variant == "gdpp" and cfg.layers >= 5 and noise.support == (0.0, 0.0):
-        # noiseless GD++ with 5+ layers: float64 BFGS on the exact spectral loss (lintx.spectral); Adam in
-        # float32 stopped at 4e-6 to 1e-7 where the paper has 1e-7 to 3e-12 (benchmarks/RESULTS.md, session 8)
-        return SpectralConfig()
+def _fast(cfg: ModelConfig, noise: Noise) -> TrainConfig:
     tc = _ours(cfg, 1000, 512, 100)
     # FULL with 1-4 layers at the paper's batch 2048. Batch 512 was measured on DIAG (4
     # parameters a layer); FULL has 242 and keeps improving with compute: seed 0, batch 512 -> 2048, FULL

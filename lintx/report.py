@@ -238,7 +238,7 @@ def table1(data_dir, profile: str, seeds: Sequence[int], eval_seed: int = 2024, 
 def _trial(seed: int, path: Path) -> dict:
     """How a checkpoint was trained, from its sidecar: seed, steps, final learning rate, retries."""
     meta = read_sidecar(path)
-    return {"seed": seed, "steps": meta["train"]["steps"], "lr": meta["train"].get("lr"), "retries": meta.get("retries", 0),
+    return {"seed": seed, "steps": meta["train"]["steps"], "lr": meta["train"]["lr"], "retries": meta.get("retries", 0),
             "grown_from": meta.get("grown_from")}
 
 
@@ -250,11 +250,9 @@ def _tried(row: dict) -> str:
     parts = [f"{len(t)} seed{'s' if len(t) != 1 else ''} ({seeds})"]
     if values:
         parts.append(f"best seed {t[int(np.argmin(values))]['seed']}")
-    recipes = sorted({(x["steps"], x["lr"]) for x in t if not x["retries"] and x["lr"] is not None})
+    recipes = sorted({(x["steps"], x["lr"]) for x in t if not x["retries"]})
     if recipes:
         parts.append("trained " + ", ".join(f"{steps} steps at lr {lr:.2g}" for steps, lr in recipes))
-    if any(x["lr"] is None for x in t):
-        parts.append("trained by the spectral fit in float64 (lintx.spectral)")
     retried = [x for x in t if x["retries"]]
     if retried:
         parts.append("diverged first and retrained at a lower lr: " + ", ".join(f"seed {x['seed']} at lr {x['lr']:.2g}" for x in retried))

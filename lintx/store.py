@@ -13,8 +13,7 @@ A profile with ``start_from`` warm-starts a model from another checkpoint (its (
 the same depth in a simpler variant), which is found or trained first; the parent's name is part of the
 child's hash.
 
-A diverged seed is retried with the learning rate divided by 3, up to twice (not a spectral fit,
-:mod:`lintx.spectral`, which is deterministic); what was used is recorded in
+A diverged seed is retried with the learning rate divided by 3, up to twice; what was used is recorded in
 the sidecar (``train``, ``retries``). This retry ladder and the held-out check below are keyed too
 (:func:`acceptance`): they decide which training becomes the checkpoint. A run counts as diverged if its
 training loss went non-finite, or if it fails the held-out check (:func:`held_out_problem`): a model can
@@ -52,9 +51,8 @@ from lintx.model import ModelConfig
 from lintx.profiles import Profile, get_profile
 from lintx.reference import COLUMNS
 from lintx.tasks import Noise, noise_from_label
-from lintx.spectral import SpectralConfig, fit
 from lintx.train import TrainConfig, check_seed, embed, grow, train
-from lintx.versions import code_version, module_version
+from lintx.versions import code_version
 
 MAX_RETRIES = 2
 RETRY_LR_DIVISOR = 3  # each retry of a diverged seed divides the previous learning rate by this
@@ -96,14 +94,11 @@ def acceptance(prof: Profile) -> dict:
 
 
 def recipe_hash(
-    cfg: ModelConfig, noise: Noise, tc: TrainConfig | SpectralConfig, seed: int, parent: Optional[str] = None, accept: Optional[dict] = None
+    cfg: ModelConfig, noise: Noise, tc: TrainConfig, seed: int, parent: Optional[str] = None, accept: Optional[dict] = None
 ) -> str:
     """Content key of a checkpoint: model, noise, recipe, seed, training code, and where they apply the
-    warm start's parent, an acceptance policy other than :data:`ACCEPTANCE_V1` and the code of
-    :mod:`lintx.spectral` (only for the models it trains)."""
+    warm start's parent and an acceptance policy other than :data:`ACCEPTANCE_V1`."""
     key = {"model": dataclasses.asdict(cfg), "noise": noise.to_json(), "train": tc.to_json(), "seed": check_seed(seed), "code": code_version()}
-    if isinstance(tc, SpectralConfig):
-        key["spectral_code"] = module_version("spectral.py")
     if parent is not None:  # a warm start: the result depends on the checkpoint it was grown from
         key["grown_from"] = parent
     if accept is not None and accept != ACCEPTANCE_V1:
@@ -189,12 +184,7 @@ def get_or_train(
             init = [warm_start(cfg, noise, parent, seed, tc)]
         start = time.perf_counter()
         for retry in range(MAX_RETRIES + 1):
-            if isinstance(tc, SpectralConfig):  # deterministic, so a retry would only repeat it
-                if init is not None:
-                    raise ValueError(f"{prof.name}: spectral training has no warm start ({cfg})")
-                result = fit(cfg, noise, tc, seed)
-            else:
-                result = train(cfg, noise, tc, seeds=(seed,), callback=callback, init=init)
+            result = train(cfg, noise, tc, seeds=(seed,), callback=callback, init=init)
             try:
                 ckpt = from_training(cfg, noise, tc, result, 0)  # raises DivergedError if training diverged
                 validation_loss = held_out_loss(ckpt, prof.validation_num)
@@ -203,8 +193,6 @@ def get_or_train(
             except DivergedError as e:
                 problem, validation_loss = str(e), None
             if problem is None:
-                break
-            if isinstance(tc, SpectralConfig):
                 break
             if retry < MAX_RETRIES:
                 tc = dataclasses.replace(tc, lr=tc.lr / RETRY_LR_DIVISOR)

@@ -27,13 +27,6 @@ def _code_only(source: str) -> str:
 
 
 @functools.cache
-def module_version(name: str) -> str:
-    """SHA-256 (first 16 hex digits) of one module's code (as :func:`code_version`): the key of a training
-    method that only some checkpoints use (``spectral.py``), so it does not rename all the others."""
-    return hashlib.sha256(_code_only((Path(__file__).parent / name).read_text()).encode()).hexdigest()[:16]
-
-
-@functools.cache
 def code_version() -> str:
     """SHA-256 (first 16 hex digits) of the code of the training-relevant modules.
 

@@ -313,24 +313,3 @@ def test_prune_lists_then_deletes_only_what_nothing_reads(tmp_path, tiny, monkey
     assert {new_path.name, new_path.with_suffix(".json").name} <= left and len(list(evals.glob("*.json"))) == 2  # new + baseline
     assert load(new_path).meta["npz_sha256"] != old.meta["npz_sha256"]
     assert store.stale_files(tmp_path, "tiny") == [] and report.stale_evaluations(tmp_path) == []
-
-
-def test_spectral_recipe_is_fitted_saved_keyed_on_its_own_code_and_not_refitted(tmp_path, monkeypatch):
-    from lintx.spectral import SpectralConfig
-
-    sc = SpectralConfig(per_scale=50_000, scales=(1.0,), starts=2, steps=40, rounds=1)
-    recipe = lambda c, n: sc if c.variant == "gdpp" and n.support == (0.0, 0.0) else TrainConfig(steps=10, batch=32, chunk=10)
-    monkeypatch.setitem(profiles.PROFILES, "tiny", Profile("tiny", recipe, 1, "", validation_num=2_000))
-    fits = []
-    real = store.fit
-    monkeypatch.setattr(store, "fit", lambda *a: (fits.append(a[0].layers), real(*a))[1])
-    cfg, u0 = ModelConfig("gdpp", 2), Uniform(0.0)
-    a = store.get_or_train(tmp_path, "tiny", cfg, u0, 0)
-    b = store.get_or_train(tmp_path, "tiny", cfg, u0, 0)
-    assert fits == [2] and a.meta["train"]["method"] == "spectral" and a.meta["validation_loss"] < 0.4
-    np.testing.assert_array_equal(a.P, b.P)
-    # its name moves with lintx/spectral.py's code, and only its name
-    path, adam = store.checkpoint_path(tmp_path, "tiny", cfg, u0, 0), store.checkpoint_path(tmp_path, "tiny", cfg, Uniform(1.0), 0)
-    monkeypatch.setattr(store, "module_version", lambda name: "changed-" + name)
-    assert store.checkpoint_path(tmp_path, "tiny", cfg, u0, 0) != path
-    assert store.checkpoint_path(tmp_path, "tiny", cfg, Uniform(1.0), 0) == adam
