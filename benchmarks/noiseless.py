@@ -5,7 +5,7 @@
 For each depth, prints the shipped ``fast`` checkpoint of GD++ at ``u0`` (best seed) and a model fitted
 by :func:`lintx.spectral.fit`, each measured two ways: the exact spectral loss on an importance-sampled
 set of 600,000 Wishart matrices that neither saw (:func:`lintx.spectral.noiseless_loss`), and Table 1's
-own Monte Carlo evaluation (100,000 sequences, evaluation seed 2024, float32). Cost: about 12 minutes on
+own Monte Carlo evaluation (100,000 sequences, evaluation seed 2024, float32). Cost: about 25 minutes on
 one core for depths up to 7 (the fit grows through every depth once). Result: ``benchmarks/RESULTS.md``.
 """
 

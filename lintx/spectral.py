@@ -28,7 +28,7 @@ other on sequences (Table 1's evaluation), not on this formula.
 Status (session 8, ``benchmarks/noiseless.py``, table in ``benchmarks/RESULTS.md``): a tool for the
 noiseless column, not used by any training profile. The fit finds 2-layer models far below Adam's (0.267
 against 0.344; the paper's GD++ 0.341, its DIAG 0.265) and 6-7 layer models several times below Adam's,
-but the greedy growth is erratic (5 layers can end worse than Adam), a 7-layer fit takes about 12 minutes
+but the greedy growth is erratic (5 layers can end worse than Adam), a 7-layer fit takes about 25 minutes
 on one core, and it still ends orders of magnitude above the paper's 1e-10 to 1e-12 at 6-7 layers.
 """
 
