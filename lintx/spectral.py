@@ -73,9 +73,6 @@ class SpectralConfig:
         if 1.0 not in self.scales:
             raise ValueError("SpectralConfig.scales must include 1.0, the task's own distribution")
 
-    def to_json(self) -> dict:
-        return {"method": "spectral", **dataclasses.asdict(self), "scales": list(self.scales)}
-
 
 def error_polynomial(w: jax.Array, lam: jax.Array) -> jax.Array:
     """``g(lambda)``: the prediction error of a noiseless GD++ model along an eigen-direction of
@@ -165,8 +162,7 @@ def _sample(sc: SpectralConfig, seed: int, d: int, n: int) -> tuple[jax.Array, j
 @functools.lru_cache(maxsize=16)
 def _grown(sc: SpectralConfig, seed: int, d: int, n: int, depth: int) -> tuple[float, np.ndarray]:
     """Best ``(loss, w)`` at ``depth`` layers, grown from the best at ``depth - 1``. Memoised, so a process
-    fitting 5, 6 and 7 layers of one seed (the grid runner keeps a seed's models in one worker) grows the
-    path once; every depth draws its starts from its own key, so the result does not depend on order."""
+    fitting 5, 6 and 7 layers of one seed (``benchmarks/noiseless.py``) grows the path once; every depth draws its starts from its own key, so the result does not depend on order."""
     lam, weights = _sample(sc, seed, d, n)
     shallower = None if depth == 1 else _grown(sc, seed, d, n, depth - 1)[1]
     rng = np.random.default_rng(np.asarray(jax.random.key_data(jax.random.fold_in(seed_keys(seed)[0], depth))).ravel())
@@ -180,7 +176,7 @@ def _grown(sc: SpectralConfig, seed: int, d: int, n: int, depth: int) -> tuple[f
             for _ in range(sc.rounds):
                 x = minimize(objective, x, method="BFGS", options={"maxiter": sc.steps}).x
             value = float(jnp.exp(objective(x)))
-            if np.isfinite(value) and not value >= best[0]:
+            if np.isfinite(value) and not value >= best[0]:  # best[0] starts as nan: the first finite wins
                 best = (value, np.asarray(x, np.float64).reshape(depth, 2))
     return best
 
