@@ -106,9 +106,9 @@ def recipe_hash(
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
 
 
-def parent_config(prof: Profile, cfg: ModelConfig) -> Optional[ModelConfig]:
-    """The model a profile warm-starts ``cfg`` from, or None if ``cfg`` is trained from a random start."""
-    return prof.start_from(cfg) if prof.start_from is not None else None
+def parent_config(prof: Profile, cfg: ModelConfig, noise: Noise) -> Optional[ModelConfig]:
+    """The model a profile warm-starts ``cfg`` on ``noise`` from, or None if it is trained from a random start."""
+    return prof.start_from(cfg, noise) if prof.start_from is not None else None
 
 
 def warm_start(cfg: ModelConfig, noise: Noise, parent: Checkpoint, seed: int, tc: TrainConfig) -> dict:
@@ -121,7 +121,7 @@ def warm_start(cfg: ModelConfig, noise: Noise, parent: Checkpoint, seed: int, tc
 def checkpoint_path(data_dir, profile: str | Profile, cfg: ModelConfig, noise: Noise, seed: int) -> Path:
     prof = get_profile(profile) if isinstance(profile, str) else profile
     tc = prof.recipe(cfg, noise)
-    shallow = parent_config(prof, cfg)
+    shallow = parent_config(prof, cfg, noise)
     parent = None if shallow is None else checkpoint_path(data_dir, prof, shallow, noise, seed).name
     name = f"{cfg.variant}-L{cfg.layers}-H{cfg.heads}-{noise.label}-s{seed}-{recipe_hash(cfg, noise, tc, seed, parent, acceptance(prof))}.npz"
     return Path(data_dir) / prof.name / name
@@ -177,7 +177,7 @@ def get_or_train(
             return load(path)
         _raise_if_failed(path)
         tc = prof.recipe(cfg, noise)
-        shallow = parent_config(prof, cfg)
+        shallow = parent_config(prof, cfg, noise)
         init, parent = None, None
         if shallow is not None:  # warm start: train (or load) the shallower model first, then grow it
             parent = get_or_train(data_dir, profile, shallow, noise, seed, callback, log)

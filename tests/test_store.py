@@ -155,7 +155,7 @@ def test_unknown_profile():
 
 
 def test_growing_profile_trains_the_shallower_model_first_and_keys_on_it(tmp_path, monkeypatch, count_training):
-    shallower = lambda cfg: dataclasses.replace(cfg, layers=cfg.layers - 1) if cfg.layers > 1 else None
+    shallower = lambda cfg, noise: dataclasses.replace(cfg, layers=cfg.layers - 1) if cfg.layers > 1 else None
     prof = Profile("tiny", lambda cfg, noise: TrainConfig(steps=10, batch=32, chunk=10), 1, "test profile", start_from=shallower, validation_num=2_000)
     monkeypatch.setitem(profiles.PROFILES, "tiny", prof)
     noise = Uniform(1.0)
@@ -173,7 +173,7 @@ def test_growing_profile_trains_the_shallower_model_first_and_keys_on_it(tmp_pat
 
 
 def test_full_warm_started_from_diag_starts_as_that_model(tmp_path, monkeypatch, count_training):
-    from_diag = lambda cfg: dataclasses.replace(cfg, variant="diag") if cfg.variant == "full" else None
+    from_diag = lambda cfg, noise: dataclasses.replace(cfg, variant="diag") if cfg.variant == "full" else None
     prof = Profile("tiny", lambda cfg, noise: TrainConfig(steps=10, batch=32, chunk=10, lr=1e-9), 1, "", start_from=from_diag, validation_num=2_000)
     monkeypatch.setitem(profiles.PROFILES, "tiny", prof)
     full = store.get_or_train(tmp_path, "tiny", ModelConfig("full", 2), Uniform(1.0), 0)
@@ -313,3 +313,12 @@ def test_prune_lists_then_deletes_only_what_nothing_reads(tmp_path, tiny, monkey
     assert {new_path.name, new_path.with_suffix(".json").name} <= left and len(list(evals.glob("*.json"))) == 2  # new + baseline
     assert load(new_path).meta["npz_sha256"] != old.meta["npz_sha256"]
     assert store.stale_files(tmp_path, "tiny") == [] and report.stale_evaluations(tmp_path) == []
+
+
+def test_fast_warm_starts_only_noiseless_full_with_5_plus_layers_from_diag():
+    """Everything in the shipped cache trains from a random start except FULL with 5+ layers at sigma_max = 0,
+    which fine-tunes the DIAG model of its depth (lintx.profiles._fast_start)."""
+    fast = profiles.get_profile("fast")
+    warm = {(cfg.variant, cfg.layers, noise.label): store.parent_config(fast, cfg, noise) for cfg, noise in store.study_grid()}
+    assert {k: v for k, v in warm.items() if v is not None} == {("full", L, "u0"): ModelConfig("diag", L) for L in (5, 6, 7)}
+    assert fast.recipe(ModelConfig("full", 5), Uniform(0.0)).lr < fast.recipe(ModelConfig("full", 5), Uniform(1.0)).lr
