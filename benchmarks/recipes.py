@@ -60,6 +60,8 @@ RECIPES = {
     "b1024x1000L": lambda cfg, noise: TrainConfig(steps=1000 * min(cfg.layers, 5), batch=1024, lr=_lr(cfg.layers)),
     "b512x1000L-lr1e-2": lambda cfg, noise: TrainConfig(steps=1000 * min(cfg.layers, 5), batch=512, lr=1e-2),
     "b512x2000L-lr2e-2-b2.99": lambda cfg, noise: TrainConfig(steps=2000 * min(cfg.layers, 5), batch=512, lr=2e-2, b2=0.99),
+    # the fast recipe in float32 (since session 10 it trains FULL with 6+ layers in float64)
+    "fast-float32": lambda cfg, noise: dataclasses.replace(get_profile("fast").recipe(cfg, noise), dtype="float32"),
     # the fast recipe without gradient clipping (random starts only: not FULL with 5+ layers)
     "fast-noclip": lambda cfg, noise: dataclasses.replace(get_profile("fast").recipe(cfg, noise), clip=0.0),
 }
@@ -108,8 +110,9 @@ def main():
                 tc = recipe(c, noise)
                 start = time.perf_counter()
                 init = None if params is None else [grow(c, noise, params, args.seed, tc)]
-                result = train(c, noise, tc, seeds=(args.seed,), init=init)
-                jax.block_until_ready(result.params)
+                with jax.enable_x64(tc.dtype == "float64"):  # as the runner does (lintx.store.get_or_train)
+                    result = train(c, noise, tc, seeds=(args.seed,), init=init)
+                    jax.block_until_ready(result.params)
                 total += time.perf_counter() - start
                 params = unstack(result, 0)
                 r = evaluate(Model(c, params), noise, jax.random.key(2024), args.num)

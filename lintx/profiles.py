@@ -16,8 +16,11 @@ number of seeds to train. Three profiles:
   and lr 1e-2: the DIAG recipe diverged for it at every learning rate tried (its forward pass is cubic
   per layer and explodes on tail sequences), while this one trained FULL 7 layers at ``sigma_max = 5`` to
   0.045 (paper 0.047) and on ``{1,3}`` to 0.0144 (paper 0.010; DIAG 0.024), seed 0, 92 s each
-  (``benchmarks/RESULTS.md``, session 7). It is still unstable: of the 74 models of the session-7
-  retrain, 24 were kept from the retry at lr / 3 and 9 diverged after every retry. Until session 7, FULL
+  (``benchmarks/RESULTS.md``, session 7). It was still unstable in float32: of the 74 models of the
+  session-7 retrain, 24 were kept from the retry at lr / 3 and 9 diverged after every retry. Mid-training
+  those models explode on rare sequences, which float32 cannot represent, so the step is skipped and the
+  model never learns from them; with 6+ layers FULL therefore trains in float64 (session 10, :func:`_fast`),
+  where the same seeds train through that phase. Until session 7, FULL
   with 5+ layers was fine-tuned from the trained DIAG model instead, which kept it in DIAG's solution.
   Without noise (``sigma_max = 0``) it still is (:func:`_fast_start`, session 9): there the variants learn
   the same algorithm and the random start was worst (7 layers diverged with both seeds).
@@ -76,6 +79,14 @@ def _fast(cfg: ModelConfig, noise: Noise) -> TrainConfig:
         # layers had until session 7; noiseless 5, 6, 7 layers: 3.9e-6, 1.5e-6, 7.4e-7)
         return TrainConfig(steps=2000, batch=512, lr=3e-4, b2=0.99, chunk=100)
     tc = _ours(cfg, 1000, 512, 100)
+    if cfg.variant == "full" and cfg.layers >= 6:
+        # float64 (session 10): mid-training, FULL with 6+ layers explodes on rare sequences (chunk mean losses
+        # up to 1e200 in float64); in float32 those overflow, the step is skipped, so the model never learns
+        # from them and ends in NaN. 38 of the 78 float32 checkpoints with 6-7 layers were kept from a retry
+        # at lr / 3, and 13 seeds with 6-8 layers diverged after every retry. In float64 the same seeds train
+        # through it (7 layers at sigma_max = 7, seed 1: NaN -> 0.062; 6 layers there, seed 0: NaN -> 0.065,
+        # paper 0.059) at 10% more time. Five layers stay float32: 3 of their 45 checkpoints needed a retry.
+        tc = dataclasses.replace(tc, dtype="float64")
     # FULL with 1-4 layers at the paper's batch 2048. Batch 512 was measured on DIAG (4
     # parameters a layer); FULL has 242 and keeps improving with compute: seed 0, batch 512 -> 2048, FULL
     # 3 layers at sigma_max = 4 0.135 -> 0.125, 2 layers at 7 0.309 -> 0.276, 4 layers at 6 0.0761 ->
@@ -125,7 +136,7 @@ def _tiny(cfg: ModelConfig, noise: Noise) -> TrainConfig:
 
 PROFILES = {
     "paper": Profile("paper", _paper, 5, "the paper's protocol verbatim: Adam 1e-4, batch 2048, 200k steps"),
-    "fast": Profile("fast", _fast, 5, "our recipe for the shipped cache: normalised Adam, batch 512 (FULL 1-4 layers: 2048), 1000*min(L,5) steps", _fast_start),
+    "fast": Profile("fast", _fast, 5, "our recipe for the shipped cache: normalised Adam, batch 512 (FULL 1-4 layers: 2048), 1000*min(L,5) steps; FULL 6+ layers in float64", _fast_start),
     "quick": Profile("quick", _quick, 1, "reduced fidelity for smoke runs and Binder: 100*min(L,5) steps at batch 256", _from_diag, 10_000),
     "tiny": Profile("tiny", _tiny, 1, "tests only: 20 steps at batch 64, meaningless numbers", validation_num=2_000),
 }

@@ -12,7 +12,7 @@ import lintx.report as report
 import lintx.store as store
 from lintx import profiles
 from lintx.__main__ import main
-from lintx.checkpoint import CheckpointError, DivergedError, load
+from lintx.checkpoint import CheckpointError, DivergedError, from_training, load
 from lintx.model import ModelConfig
 from lintx.profiles import Profile
 from lintx.tasks import Uniform
@@ -322,3 +322,34 @@ def test_fast_warm_starts_only_noiseless_full_with_5_plus_layers_from_diag():
     warm = {(cfg.variant, cfg.layers, noise.label): store.parent_config(fast, cfg, noise) for cfg, noise in store.study_grid()}
     assert {k: v for k, v in warm.items() if v is not None} == {("full", L, "u0"): ModelConfig("diag", L) for L in (5, 6, 7)}
     assert fast.recipe(ModelConfig("full", 5), Uniform(0.0)).lr < fast.recipe(ModelConfig("full", 5), Uniform(1.0)).lr
+
+
+def test_fast_trains_full_with_6_plus_layers_in_float64():
+    """FULL with 6+ layers overflows float32 mid-training (lintx.profiles._fast): its random-start recipe is
+    float64; everything else, the noiseless FULL fine-tunes from DIAG included, stays float32."""
+    fast = profiles.get_profile("fast")
+    f64 = {(cfg.variant, cfg.layers, noise.label) for cfg, noise in store.study_grid() if fast.recipe(cfg, noise).dtype == "float64"}
+    labels = ["u1", "u2", "u3", "u4", "u5", "u6", "u7", "c13", "c135"]
+    assert f64 == {("full", L, c) for L in (6, 7) for c in labels} | {("full", 8, "u5")}
+
+
+def test_float64_recipe_trains_without_64_bit_jax_switched_on(tmp_path, monkeypatch):
+    """The runner switches 64-bit JAX on for a float64 recipe only while it trains: the checkpoint holds
+    float64 weights, the process's setting is left as it was, and a float32 recipe is unchanged by it.
+    DIAG and GD++ refuse float64 (their checkpoints' diagonal form is verified exactly, in float32)."""
+    import jax
+
+    cfg, noise = ModelConfig("full", 1), Uniform(1.0)
+    tc = TrainConfig(steps=10, batch=32, chunk=10, dtype="float64")
+    monkeypatch.setitem(profiles.PROFILES, "tiny", Profile("tiny", lambda c, n: tc, 1, "test profile", validation_num=2_000))
+    assert not jax.config.jax_enable_x64
+    ck = store.get_or_train(tmp_path, "tiny", cfg, noise, 0)
+    assert not jax.config.jax_enable_x64
+    assert ck.P.dtype == np.float64 and ck.meta["train"]["dtype"] == "float64" and np.isfinite(ck.meta["validation_loss"])
+    with pytest.raises(ValueError, match="float64 recipe is supported for FULL only"):
+        store.get_or_train(tmp_path, "tiny", ModelConfig("diag", 1), noise, 0)
+    tc32 = dataclasses.replace(tc, dtype="float32")
+    monkeypatch.setitem(profiles.PROFILES, "tiny", Profile("tiny", lambda c, n: tc32, 1, "test profile", validation_num=2_000))
+    via_store = store.get_or_train(tmp_path, "tiny", cfg, noise, 0)
+    assert via_store.P.dtype == np.float32
+    np.testing.assert_array_equal(via_store.P, from_training(cfg, noise, tc32, train(cfg, noise, tc32, seeds=(0,)), 0).P)
