@@ -81,7 +81,7 @@ def _fast(cfg: ModelConfig, noise: Noise) -> TrainConfig:
     tc = _ours(cfg, 1000, 512, 100)
     if cfg.variant == "full" and cfg.layers >= 6:
         # float64 (session 10): mid-training, FULL with 6+ layers explodes on rare sequences (chunk mean losses
-        # up to 1e200 in float64); in float32 those overflow, the step is skipped, so the model never learns
+        # up to 1e270 in float64); in float32 those overflow, the step is skipped, so the model never learns
         # from them and ends in NaN. 38 of the 78 float32 checkpoints with 6-7 layers were kept from a retry
         # at lr / 3, and 13 seeds with 6-8 layers diverged after every retry. In float64 the same seeds train
         # through it (7 layers at sigma_max = 7, seed 1: NaN -> 0.062; 6 layers there, seed 0: NaN -> 0.065,
