@@ -22,6 +22,7 @@ from lintx.metrics import evaluate
 from lintx.model import Model, ModelConfig
 from lintx.profiles import get_profile
 from lintx.reference import paper_table1
+from lintx.store import precision
 from lintx.tasks import noise_from_label
 from lintx.train import TrainConfig, grow, train, unstack
 
@@ -110,7 +111,7 @@ def main():
                 tc = recipe(c, noise)
                 start = time.perf_counter()
                 init = None if params is None else [grow(c, noise, params, args.seed, tc)]
-                with jax.enable_x64(tc.dtype == "float64"):  # as the runner does (lintx.store.get_or_train)
+                with precision(tc):  # 64-bit JAX for a float64 recipe, as the runner trains it
                     result = train(c, noise, tc, seeds=(args.seed,), init=init)
                     jax.block_until_ready(result.params)
                 total += time.perf_counter() - start

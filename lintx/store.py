@@ -106,6 +106,12 @@ def recipe_hash(
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
 
 
+def precision(tc: TrainConfig):
+    """The JAX setting a recipe trains under (a context manager): 64-bit on for a float64 recipe, off for a
+    float32 one, whatever the process's setting. Evaluation stays outside it, in float32, as Table 1's."""
+    return jax.enable_x64(tc.dtype == "float64")
+
+
 def parent_config(prof: Profile, cfg: ModelConfig, noise: Noise) -> Optional[ModelConfig]:
     """The model a profile warm-starts ``cfg`` on ``noise`` from, or None if it is trained from a random start."""
     return prof.start_from(cfg, noise) if prof.start_from is not None else None
@@ -189,9 +195,7 @@ def get_or_train(
         start = time.perf_counter()
         for retry in range(MAX_RETRIES + 1):
             try:
-                # 64-bit JAX on while a float64 recipe trains (and its weights are gathered), off for a float32
-                # one whatever the process's setting; the held-out check evaluates as Table 1 does, in float32
-                with jax.enable_x64(tc.dtype == "float64"):
+                with precision(tc):  # training and gathering the weights; the held-out check is float32
                     result = train(cfg, noise, tc, seeds=(seed,), callback=callback, init=init)
                     ckpt = from_training(cfg, noise, tc, result, 0)  # raises DivergedError if training diverged
                 validation_loss = held_out_loss(ckpt, prof.validation_num)
