@@ -15,6 +15,7 @@ from lintx.__main__ import main
 from lintx.checkpoint import CheckpointError, DivergedError, from_training, load
 from lintx.model import ModelConfig
 from lintx.profiles import Profile
+from lintx.reference import COLUMNS
 from lintx.tasks import Uniform
 from lintx.train import TrainConfig, train
 
@@ -315,13 +316,20 @@ def test_prune_lists_then_deletes_only_what_nothing_reads(tmp_path, tiny, monkey
     assert store.stale_files(tmp_path, "tiny") == [] and report.stale_evaluations(tmp_path) == []
 
 
-def test_fast_warm_starts_only_noiseless_full_with_5_plus_layers_from_diag():
-    """Everything in the shipped cache trains from a random start except FULL with 5+ layers at sigma_max = 0,
-    which fine-tunes the DIAG model of its depth (lintx.profiles._fast_start)."""
+def test_fast_grows_deep_diag_and_gdpp_and_starts_noiseless_deep_full_from_diag():
+    """The shipped cache's warm starts (lintx.profiles._fast_start): DIAG and GD++ with 7+ layers (6+ without
+    noise) are grown from their (L-1)-layer model with the random start's recipe, its new layer drawn
+    smaller; FULL with 5+ layers without noise fine-tunes the DIAG model of its depth; everything else
+    trains from a random start."""
     fast = profiles.get_profile("fast")
     warm = {(cfg.variant, cfg.layers, noise.label): store.parent_config(fast, cfg, noise) for cfg, noise in store.study_grid()}
-    assert {k: v for k, v in warm.items() if v is not None} == {("full", L, "u0"): ModelConfig("diag", L) for L in (5, 6, 7)}
+    grown = {(v, L, c): ModelConfig(v, L - 1) for v in ("gdpp", "diag") for c in COLUMNS for L in range(6 if c == "u0" else 7, 8)}
+    grown |= {(v, 8, "u5"): ModelConfig(v, 7) for v in ("gdpp", "diag")}
+    from_diag = {("full", L, "u0"): ModelConfig("diag", L) for L in (5, 6, 7)}
+    assert {k: v for k, v in warm.items() if v is not None} == grown | from_diag
     assert fast.recipe(ModelConfig("full", 5), Uniform(0.0)).lr < fast.recipe(ModelConfig("full", 5), Uniform(1.0)).lr
+    random_start, grown_tc = fast.recipe(ModelConfig("diag", 6), Uniform(1.0)), fast.recipe(ModelConfig("diag", 7), Uniform(1.0))
+    assert grown_tc.init_std < random_start.init_std and dataclasses.replace(grown_tc, init_std=random_start.init_std) == random_start
 
 
 def test_fast_trains_full_with_6_plus_layers_in_float64():
