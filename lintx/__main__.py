@@ -97,20 +97,21 @@ def train_command(args) -> int:
 
     import jax
 
-    from lintx.store import checkpoint_path, failure_path
+    from lintx.store import checkpoint_path, recorded_failure
 
     prof, jobs = _jobs(args)
     i, k = args.shard
     mine = _shard(jobs, i, k)
     paths = [checkpoint_path(args.data, prof, cfg, noise, seed) for cfg, noise, seed in mine]
-    recorded = [p for p in paths if not p.exists() and failure_path(p).exists()]
-    todo = [j for j, p in zip(mine, paths) if not p.exists() and not failure_path(p).exists()]
+    failures = [recorded_failure(args.data, prof, cfg, noise, seed) for cfg, noise, seed in mine]
+    recorded = [(p, f) for p, f in zip(paths, failures) if f is not None]
+    todo = [j for j, p, f in zip(mine, paths, failures) if not p.exists() and f is None]
     log_path = os.path.join(args.data, prof.name, "train_log.jsonl")
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     print(f"[shard {i}/{k}] {len(mine)} models in this shard, {len(mine) - len(todo) - len(recorded)} already trained, "
           f"{len(todo)} to train", flush=True)
-    for p in recorded:  # a failure of an earlier run: reported, not retried (see lintx.store)
-        print(f"[shard {i}/{k}] {p.name} diverged after every retry in an earlier run (delete {failure_path(p).name} to retry)", flush=True)
+    for p, f in recorded:  # a failure of an earlier run (its own, or its warm start's): reported, not retried
+        print(f"[shard {i}/{k}] {p.name} not trained: {f.name} diverged after every retry in an earlier run (delete that record to retry)", flush=True)
     lock = threading.Lock()
 
     def log(record):

@@ -26,7 +26,7 @@ from lintx.checkpoint import DivergedError, atomic_write, load, read_sidecar
 from lintx.metrics import EVAL_CHUNK, evaluate
 from lintx.reference import COLUMNS, paper_table1
 from lintx.ridge import AdaRR, ConstRR, TunedRR, tune_baselines
-from lintx.store import checkpoint_path, failure_path, get_or_train, locked
+from lintx.store import checkpoint_path, get_or_train, locked, recorded_failure
 from lintx.model import ModelConfig
 from lintx.tasks import noise_from_label
 
@@ -109,7 +109,7 @@ def checkpoints(data_dir, profile: str, cfg: ModelConfig, noise, seeds: Sequence
     for s in [*seeds, *extra]:
         path = checkpoint_path(data_dir, profile, cfg, noise, s)
         if not path.exists():
-            if not train_missing or s in extra or failure_path(path).exists():
+            if not train_missing or s in extra or recorded_failure(data_dir, profile, cfg, noise, s) is not None:
                 continue
             try:
                 get_or_train(data_dir, profile, cfg, noise, s)
@@ -226,7 +226,7 @@ def table1(data_dir, profile: str, seeds: Sequence[int], eval_seed: int = 2024, 
                 row = _row(method, L, column, values, paper[(method, L)][column])
                 row["trials"] = trials
                 row["diverged_seeds"] = [s for s in dict.fromkeys([*seeds, *extra_seeds])
-                                         if failure_path(checkpoint_path(data_dir, profile, cfg, noise, s)).exists()]
+                                         if recorded_failure(data_dir, profile, cfg, noise, s) is not None]
                 row["diverged"] = len(row["diverged_seeds"])
                 rows.append(row)
         for name, baseline in tuned_baselines(data_dir, column, num=tune_num).items():
@@ -257,9 +257,11 @@ def _tried(row: dict) -> str:
     if retried:
         parts.append("diverged first and retrained at a lower lr: " + ", ".join(f"seed {x['seed']} at lr {x['lr']:.2g}" for x in retried))
     if row.get("diverged_seeds"):
-        parts.append("diverged after every retry, so not in the table: seed " + ", ".join(str(x) for x in row["diverged_seeds"]))
+        parts.append("diverged after every retry (or the model it starts from did), so not in the table: seed "
+                     + ", ".join(str(x) for x in row["diverged_seeds"]))
     if any(x["grown_from"] for x in t):
-        parts.append("warm-started from " + ", ".join(sorted({x["grown_from"].split("-")[0].upper() for x in t if x["grown_from"]})))
+        starts = {"{} {}".format(*x["grown_from"].split("-")[:2]).upper() for x in t if x["grown_from"]}
+        parts.append("warm-started from " + ", ".join(sorted(starts)))
     return "; ".join(parts)
 
 

@@ -138,6 +138,19 @@ def failure_path(path: Path) -> Path:
     return Path(path).with_suffix(".diverged.json")
 
 
+def recorded_failure(data_dir, profile: str | Profile, cfg: ModelConfig, noise: Noise, seed: int) -> Optional[Path]:
+    """The divergence record that keeps ``(profile, cfg, noise, seed)`` from being trained: its own, or that of
+    a warm-start parent it would need and that does not exist (followed up the chain); None if there is none."""
+    prof = get_profile(profile) if isinstance(profile, str) else profile
+    path = checkpoint_path(data_dir, prof, cfg, noise, seed)
+    if path.exists():
+        return None
+    if failure_path(path).exists():
+        return failure_path(path)
+    parent = parent_config(prof, cfg, noise)
+    return None if parent is None else recorded_failure(data_dir, prof, parent, noise, seed)
+
+
 def _raise_if_failed(path: Path) -> None:
     """A recorded divergence is reported again, not retrained: delete the record to try once more."""
     failure = failure_path(path)

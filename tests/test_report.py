@@ -120,6 +120,7 @@ def test_out_of_tolerance_line_names_seeds_retries_and_warm_starts():
         {"seed": 0, "steps": 5000, "lr": 0.02 / 3, "retries": 1, "grown_from": "diag-L7-H1-u1-s0-0123456789.npz"},
         {"seed": 3, "steps": 5000, "lr": 0.02, "retries": 0, "grown_from": "diag-L7-H1-u1-s3-0123456789.npz"}]}
     assert report._tried(row) == ("2 seeds (0, 3); best seed 3; trained 5000 steps at lr 0.02; diverged first and "
-                                  "retrained at a lower lr: seed 0 at lr 0.0067; warm-started from DIAG")
+                                  "retrained at a lower lr: seed 0 at lr 0.0067; warm-started from DIAG L7")
     row["diverged_seeds"] = [1]
-    assert report._tried(row).endswith("seed 0 at lr 0.0067; diverged after every retry, so not in the table: seed 1; warm-started from DIAG")
+    assert report._tried(row).endswith("seed 0 at lr 0.0067; diverged after every retry (or the model it starts from did), "
+                                       "so not in the table: seed 1; warm-started from DIAG L7")

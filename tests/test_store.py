@@ -173,6 +173,21 @@ def test_growing_profile_trains_the_shallower_model_first_and_keys_on_it(tmp_pat
     assert store.checkpoint_path(tmp_path, "tiny", ModelConfig("diag", 3), noise, 0) != before
 
 
+def test_a_model_whose_parent_diverged_is_reported_with_that_record_and_not_trained(tmp_path, monkeypatch, count_training):
+    shallower = lambda cfg, noise: dataclasses.replace(cfg, layers=cfg.layers - 1) if cfg.layers > 1 else None
+    monkeypatch.setitem(profiles.PROFILES, "tiny", Profile("tiny", lambda c, n: TrainConfig(steps=10, batch=32, chunk=10), 1, "", start_from=shallower, validation_num=2_000))
+    noise = Uniform(1.0)
+    parent = store.checkpoint_path(tmp_path, "tiny", ModelConfig("diag", 1), noise, 0)
+    parent.parent.mkdir(parents=True)
+    store.failure_path(parent).write_text(json.dumps({"error": "diverged in a test"}))
+    assert store.recorded_failure(tmp_path, "tiny", ModelConfig("diag", 3), noise, 0) == store.failure_path(parent)
+    assert store.recorded_failure(tmp_path, "tiny", ModelConfig("diag", 3), noise, 1) is None
+    with pytest.raises(DivergedError, match="diverged in a test"):
+        store.get_or_train(tmp_path, "tiny", ModelConfig("diag", 3), noise, 0)
+    assert count_training == [] and report.checkpoints(tmp_path, "tiny", ModelConfig("diag", 3), noise, [0]) == []
+    assert count_training == []
+
+
 def test_full_warm_started_from_diag_starts_as_that_model(tmp_path, monkeypatch, count_training):
     from_diag = lambda cfg, noise: dataclasses.replace(cfg, variant="diag") if cfg.variant == "full" else None
     prof = Profile("tiny", lambda cfg, noise: TrainConfig(steps=10, batch=32, chunk=10, lr=1e-9), 1, "", start_from=from_diag, validation_num=2_000)
@@ -253,7 +268,7 @@ def test_grid_runner_reports_an_earlier_divergence_without_failing(tmp_path, tin
     argv = ["train", "--profile", "tiny", "--data", str(tmp_path), "--columns", "u1", "--depths", "1-2", "--variants", "diag", "--no-deep-u5"]
     assert main(argv) == 0
     assert count_training == [("diag", 1, "u1", (0,))]
-    assert f"{path.name} diverged after every retry in an earlier run" in capsys.readouterr().out
+    assert f"{path.name} not trained: {store.failure_path(path).name} diverged after every retry in an earlier run" in capsys.readouterr().out
 
 
 def test_grid_runner_rejects_bad_worker_and_device_counts(capsys):
