@@ -24,10 +24,9 @@ number of seeds to train. Three profiles:
   with 5+ layers was fine-tuned from the trained DIAG model instead, which kept it in DIAG's solution.
   Without noise (``sigma_max = 0``) it still is (:func:`_fast_start`, session 9): there the variants learn
   the same algorithm and the random start was worst (7 layers diverged with both seeds). DIAG and GD++
-  with 7+ layers (6+ without noise) are grown from their trained (L-1)-layer model since session 11
+  with 7+ layers (5+ without noise) are grown from their trained (L-1)-layer model since session 11
   (:func:`_fast_start`): from a random start 7 layers were no better than 6, while the grown model beat
-  the random start in every cell tried, and without noise by two to three orders of magnitude (DIAG 7
-  layers: 5.3e-7 -> 7.2e-10).
+  the random start in every cell tried, and without noise by two to three orders of magnitude.
 - ``quick``: the same recipe with 100 steps per layer at batch 256 (at 5+ layers: a 30% warm-up and a
   smaller initialisation; FULL with 5+ layers fine-tuned for 200 steps from the DIAG model of its depth,
   as ``fast`` did until session 7, because 500 steps from a random start are too few for it), one
@@ -85,11 +84,12 @@ def _fast(cfg: ModelConfig, noise: Noise) -> TrainConfig:
         return TrainConfig(steps=2000, batch=512, lr=3e-4, b2=0.99, chunk=100)
     tc = _ours(cfg, 1000, 512, 100)
     if start is not None:
-        # grown from the (L-1)-layer model (DIAG and GD++ with 7+ layers, 6+ without noise; _fast_start): the
+        # grown from the (L-1)-layer model (DIAG and GD++ with 7+ layers, 5+ without noise; _fast_start): the
         # random-start recipe, its new last layer drawn at std 0.01, so the grown model starts within 1e-6 of
         # its parent's loss. Without noise a grown model keeps improving with steps, so it gets three times
-        # as many (DIAG 6 layers, seed 0, from the 5-layer model's 3.6e-6: 5000 steps 1.3e-8, 15000 steps
-        # 2.3e-9, paper 2.6e-10; benchmarks/RESULTS.md, session 11)
+        # as many (DIAG seed 0: 6 layers from the shipped 5-layer model's 3.6e-6, 5000 steps 1.3e-8, 15000
+        # steps 2.3e-9, paper 2.6e-10; 5 layers from 4, 5000 steps 4.7e-6, 15000 steps 1.7e-7, paper 1.8e-7;
+        # benchmarks/RESULTS.md, session 11)
         tc = dataclasses.replace(tc, init_std=0.01, steps=tc.steps * (3 if _noiseless(noise) else 1))
     if cfg.variant == "full" and cfg.layers >= 6:
         # float64 (session 10): mid-training, FULL with 6+ layers explodes on rare sequences (chunk mean losses
@@ -117,8 +117,8 @@ def _from_diag(cfg: ModelConfig, noise: Noise) -> Optional[ModelConfig]:
 
 
 def _fast_start(cfg: ModelConfig, noise: Noise) -> Optional[ModelConfig]:
-    """``fast``'s warm starts: DIAG with 7+ layers is grown from its (L-1)-layer model, FULL with 5+ layers
-    starts from DIAG without noise; everything else trains from a random start.
+    """``fast``'s warm starts: DIAG and GD++ with 7+ layers (5+ without noise) are grown from their (L-1)-layer
+    model, FULL with 5+ layers starts from DIAG without noise; everything else trains from a random start.
 
     - DIAG with 7+ layers (session 11): from a random start, 7 layers were no better than 6 (``sigma_max = 1``:
       best of five seeds 0.0036 against 0.0028, paper 0.002; ``sigma_max = 2``: 0.0141 against 0.0129), and
@@ -126,13 +126,17 @@ def _fast_start(cfg: ModelConfig, noise: Noise) -> Optional[ModelConfig]:
       same recipe, 7 layers beat the random start in each of the 7 cells tried (seed of the best 6-layer
       model: ``sigma_max = 1`` 0.00256, 2 0.0128, 3 0.0255, 5 0.0437, 7 0.0554, ``{1,3}`` 0.0233, ``{1,3,5}``
       0.0470), with no skipped step. At 6 layers growing from 5 did not pay (``{1,3}`` seed 4: 0.0293 against
-      0.0247 for the best random start), so the chain starts at 6 (``benchmarks/RESULTS.md``, session 11).
+      0.0247 for the best random start), so with noise the chain starts at 7 (``benchmarks/RESULTS.md``,
+      session 11). GD++ gains nothing there (it is on its plateau from 3 layers) and follows the same rule.
+    - Without noise a grown model, given three times the steps (:func:`_fast`), is two to three orders of
+      magnitude better than a random start from 5 layers on (DIAG seed 0: 5 layers 3.6e-6 -> 1.7e-7, paper
+      1.8e-7; 6 layers grown from the shipped 5-layer model 1.5e-6 -> 2.3e-9; session 11).
     - Without noise the three variants learn the same algorithm (the paper's Table 1 has them within 2x of
       each other at every depth), so FULL has nothing to find beyond the DIAG solution it contains, while from
       a random start it was unstable there: 6e-5 and 5e-4 at 5 and 6 layers, and 7 layers diverged with both
       seeds, against DIAG's 3.6e-6, 1.2e-6 and 5.3e-7 (session 7, README "Results").
     """
-    if cfg.variant != "full" and cfg.layers >= (6 if _noiseless(noise) else 7):
+    if cfg.variant != "full" and cfg.layers >= (5 if _noiseless(noise) else 7):
         return dataclasses.replace(cfg, layers=cfg.layers - 1)
     return _from_diag(cfg, noise) if _noiseless(noise) else None
 

@@ -332,13 +332,13 @@ def test_prune_lists_then_deletes_only_what_nothing_reads(tmp_path, tiny, monkey
 
 
 def test_fast_grows_deep_diag_and_gdpp_and_starts_noiseless_deep_full_from_diag():
-    """The shipped cache's warm starts (lintx.profiles._fast_start): DIAG and GD++ with 7+ layers (6+ without
+    """The shipped cache's warm starts (lintx.profiles._fast_start): DIAG and GD++ with 7+ layers (5+ without
     noise) are grown from their (L-1)-layer model with the random start's recipe, its new layer drawn
     smaller; FULL with 5+ layers without noise fine-tunes the DIAG model of its depth; everything else
     trains from a random start."""
     fast = profiles.get_profile("fast")
     warm = {(cfg.variant, cfg.layers, noise.label): store.parent_config(fast, cfg, noise) for cfg, noise in store.study_grid()}
-    grown = {(v, L, c): ModelConfig(v, L - 1) for v in ("gdpp", "diag") for c in COLUMNS for L in range(6 if c == "u0" else 7, 8)}
+    grown = {(v, L, c): ModelConfig(v, L - 1) for v in ("gdpp", "diag") for c in COLUMNS for L in range(5 if c == "u0" else 7, 8)}
     grown |= {(v, 8, "u5"): ModelConfig(v, 7) for v in ("gdpp", "diag")}
     from_diag = {("full", L, "u0"): ModelConfig("diag", L) for L in (5, 6, 7)}
     assert {k: v for k, v in warm.items() if v is not None} == grown | from_diag
