@@ -162,7 +162,7 @@ def _tiny(cfg: ModelConfig, noise: Noise) -> TrainConfig:
 
 PROFILES = {
     "paper": Profile("paper", _paper, 5, "the paper's protocol verbatim: Adam 1e-4, batch 2048, 200k steps"),
-    "fast": Profile("fast", _fast, 5, "our recipe for the shipped cache: normalised Adam, batch 512 (FULL 1-4 layers: 2048), 1000*min(L,5) steps; FULL 6+ layers in float64", _fast_start),
+    "fast": Profile("fast", _fast, 5, "our recipe for the shipped cache: normalised Adam, batch 512 (FULL 1-4 layers: 2048), 1000*min(L,5) steps; FULL 6+ layers in float64; DIAG and GD++ grown by a layer from 7 layers (from 5 without noise)", _fast_start),
     "quick": Profile("quick", _quick, 1, "reduced fidelity for smoke runs and Binder: 100*min(L,5) steps at batch 256", _from_diag, 10_000),
     "tiny": Profile("tiny", _tiny, 1, "tests only: 20 steps at batch 64, meaningless numbers", validation_num=2_000),
 }
