@@ -79,9 +79,12 @@ def _ours(cfg: ModelConfig, steps_per_layer: int, batch: int, chunk: int) -> Tra
 def _fast(cfg: ModelConfig, noise: Noise) -> TrainConfig:
     start = _fast_start(cfg, noise)
     if start is not None and start.variant != cfg.variant:
-        # fine-tunes the DIAG model it starts from: a small learning rate (the recipe every FULL model with 5+
-        # layers had until session 7; noiseless 5, 6, 7 layers: 3.9e-6, 1.5e-6, 7.4e-7)
-        return TrainConfig(steps=2000, batch=512, lr=3e-4, b2=0.99, chunk=100)
+        # fine-tunes the DIAG model it starts from (only without noise, _fast_start) at a small learning rate.
+        # At lr 3e-4 (the recipe every FULL model with 5+ layers had until session 7) the fine-tune loses
+        # what DIAG has at float precision: seed 1, 6 layers from DIAG's 1.01e-9 -> 2.1e-9; 7 layers from
+        # 2.58e-11: lr 3e-4 7.4e-11, 3e-5 2.9e-11, 1e-5 2.7e-11 (batch 2048 at 3e-5: 3.2e-11; session 12).
+        # Without noise FULL has nothing to find beyond DIAG (_fast_start), so lr 1e-5.
+        return TrainConfig(steps=2000, batch=512, lr=1e-5, b2=0.99, chunk=100)
     tc = _ours(cfg, 1000, 512, 100)
     if start is not None:
         # grown from the (L-1)-layer model (DIAG and GD++ with 7+ layers, 5+ without noise; _fast_start): the
@@ -89,8 +92,8 @@ def _fast(cfg: ModelConfig, noise: Noise) -> TrainConfig:
         # its parent's loss. Without noise a grown model keeps improving with steps, so it gets three times
         # as many (DIAG seed 0: 6 layers from the shipped 5-layer model's 3.6e-6, 5000 steps 1.3e-8, 15000
         # steps 2.3e-9, paper 2.6e-10; 5 layers from 4, 5000 steps 4.7e-6, 15000 steps 1.7e-7, paper 1.8e-7;
-        # benchmarks/RESULTS.md, session 11)
-        tc = dataclasses.replace(tc, init_std=0.01, steps=tc.steps * (3 if _noiseless(noise) else 1))
+        # benchmarks/RESULTS.md, session 11), and each further layer needs more of them (_noiseless_steps).
+        tc = dataclasses.replace(tc, init_std=0.01, steps=tc.steps * (_noiseless_steps(cfg.layers) if _noiseless(noise) else 1))
     if cfg.variant == "full" and cfg.layers >= 6:
         # float64 (session 10): mid-training, FULL with 6+ layers explodes on rare sequences (chunk mean losses
         # up to 1e270 in float64); in float32 those overflow, the step is skipped, so the model never learns
@@ -105,6 +108,15 @@ def _fast(cfg: ModelConfig, noise: Noise) -> TrainConfig:
     # 0.0700; 4x the steps at batch 512 gave about the same, batch 1024 or 2x the steps half of it, a
     # smaller initialisation nothing (benchmarks/RESULTS.md, session 6).
     return dataclasses.replace(tc, batch=2048) if cfg.variant == "full" and cfg.layers <= 4 else tc
+
+
+def _noiseless_steps(layers: int) -> int:
+    """How many times the random-start steps (5000) a grown noiseless DIAG or GD++ model trains for: 3 at 5
+    layers, 9 at 6, 18 from 7. Each layer gains two orders of magnitude and needs longer to get them
+    (session 12, DIAG seed 1: 6 layers 15,000 steps 2.0e-9, 45,000 1.01e-9 (batch 2048 for 15,000 instead:
+    1.6e-9 at 1.5x the time), paper 2.6e-10; 7 layers grown from that, 45,000 steps 2.58e-11, paper 2.5e-12;
+    benchmarks/RESULTS.md)."""
+    return 3 if layers <= 5 else 9 if layers == 6 else 18
 
 
 def _noiseless(noise: Noise) -> bool:
@@ -162,7 +174,7 @@ def _tiny(cfg: ModelConfig, noise: Noise) -> TrainConfig:
 
 PROFILES = {
     "paper": Profile("paper", _paper, 5, "the paper's protocol verbatim: Adam 1e-4, batch 2048, 200k steps"),
-    "fast": Profile("fast", _fast, 5, "our recipe for the shipped cache: normalised Adam, batch 512 (FULL 1-4 layers: 2048), 1000*min(L,5) steps; FULL 6+ layers in float64; DIAG and GD++ grown by a layer from 7 layers (from 5 without noise)", _fast_start),
+    "fast": Profile("fast", _fast, 5, "our recipe for the shipped cache: normalised Adam, batch 512 (FULL 1-4 layers: 2048), 1000*min(L,5) steps; FULL 6+ layers in float64; DIAG and GD++ grown by a layer from 7 layers (from 5 without noise, 3-18x the steps)", _fast_start),
     "quick": Profile("quick", _quick, 1, "reduced fidelity for smoke runs and Binder: 100*min(L,5) steps at batch 256", _from_diag, 10_000),
     "tiny": Profile("tiny", _tiny, 1, "tests only: 20 steps at batch 64, meaningless numbers", validation_num=2_000),
 }

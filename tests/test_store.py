@@ -345,6 +345,10 @@ def test_fast_grows_deep_diag_and_gdpp_and_starts_noiseless_deep_full_from_diag(
     assert fast.recipe(ModelConfig("full", 5), Uniform(0.0)).lr < fast.recipe(ModelConfig("full", 5), Uniform(1.0)).lr
     random_start, grown_tc = fast.recipe(ModelConfig("diag", 6), Uniform(1.0)), fast.recipe(ModelConfig("diag", 7), Uniform(1.0))
     assert grown_tc.init_std < random_start.init_std and dataclasses.replace(grown_tc, init_std=random_start.init_std) == random_start
+    # without noise a grown model trains longer, the longer the deeper (lintx.profiles._noiseless_steps)
+    noiseless_steps = [fast.recipe(ModelConfig(v, L), Uniform(0.0)).steps for v in ("diag", "gdpp") for L in (5, 6, 7)]
+    assert noiseless_steps[:3] == noiseless_steps[3:] and noiseless_steps[0] > random_start.steps
+    assert noiseless_steps[0] < noiseless_steps[1] < noiseless_steps[2]
 
 
 def test_fast_trains_full_with_6_plus_layers_in_float64():
