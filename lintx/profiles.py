@@ -89,7 +89,7 @@ def _fast(cfg: ModelConfig, noise: Noise) -> TrainConfig:
     if start is not None:
         # grown from the (L-1)-layer model (DIAG and GD++ with 7+ layers, 5+ without noise; _fast_start): the
         # random-start recipe, its new last layer drawn at std 0.01, so the grown model starts within 1e-6 of
-        # its parent's loss. Without noise a grown model keeps improving with steps, so it gets three times
+        # its parent's loss. Without noise a grown model keeps improving with steps, so it gets more of them
         # as many (DIAG seed 0: 6 layers from the shipped 5-layer model's 3.6e-6, 5000 steps 1.3e-8, 15000
         # steps 2.3e-9, paper 2.6e-10; 5 layers from 4, 5000 steps 4.7e-6, 15000 steps 1.7e-7, paper 1.8e-7;
         # benchmarks/RESULTS.md, session 11), and each further layer needs more of them (_noiseless_steps).
@@ -140,7 +140,7 @@ def _fast_start(cfg: ModelConfig, noise: Noise) -> Optional[ModelConfig]:
       0.0470), with no skipped step. At 6 layers growing from 5 did not pay (``{1,3}`` seed 4: 0.0293 against
       0.0247 for the best random start), so with noise the chain starts at 7 (``benchmarks/RESULTS.md``,
       session 11). GD++ gains nothing there (it is on its plateau from 3 layers) and follows the same rule.
-    - Without noise a grown model, given three times the steps (:func:`_fast`), is two to three orders of
+    - Without noise a grown model, given 3-18 times the steps (:func:`_noiseless_steps`), is two to three orders of
       magnitude better than a random start from 5 layers on (DIAG seed 0: 5 layers 3.6e-6 -> 1.7e-7, paper
       1.8e-7; 6 layers grown from the shipped 5-layer model 1.5e-6 -> 2.3e-9; session 11).
     - Without noise the three variants learn the same algorithm (the paper's Table 1 has them within 2x of
