@@ -90,7 +90,7 @@ def _fast(cfg: ModelConfig, noise: Noise) -> TrainConfig:
         # grown from the (L-1)-layer model (DIAG and GD++ with 7+ layers, 5+ without noise; _fast_start): the
         # random-start recipe, its new last layer drawn at std 0.01, so the grown model starts within 1e-6 of
         # its parent's loss. Without noise a grown model keeps improving with steps, so it gets more of them
-        # as many (DIAG seed 0: 6 layers from the shipped 5-layer model's 3.6e-6, 5000 steps 1.3e-8, 15000
+        # (DIAG seed 0: 6 layers from the shipped 5-layer model's 3.6e-6, 5000 steps 1.3e-8, 15000
         # steps 2.3e-9, paper 2.6e-10; 5 layers from 4, 5000 steps 4.7e-6, 15000 steps 1.7e-7, paper 1.8e-7;
         # benchmarks/RESULTS.md, session 11), and each further layer needs more of them (_noiseless_steps).
         tc = dataclasses.replace(tc, init_std=0.01, steps=tc.steps * (_noiseless_steps(cfg.layers) if _noiseless(noise) else 1))
