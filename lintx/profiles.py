@@ -114,8 +114,8 @@ def _noiseless_steps(layers: int) -> int:
     """How many times the random-start steps (5000) a grown noiseless DIAG or GD++ model trains for: 3 at 5
     layers, 9 at 6, 18 from 7. Each layer gains two orders of magnitude and needs longer to get them
     (session 12, DIAG seed 1: 6 layers 15,000 steps 2.0e-9, 45,000 1.01e-9 (batch 2048 for 15,000 instead:
-    1.6e-9 at 1.5x the time), paper 2.6e-10; 7 layers grown from that, 45,000 steps 2.58e-11, paper 2.5e-12;
-    benchmarks/RESULTS.md)."""
+    1.6e-9 at 1.5x the time), paper 2.6e-10; 7 layers grown from that, 45,000 steps 2.58e-11 (10.3x the
+    paper's 2.5e-12), 90,000 steps 4.8e-12; benchmarks/RESULTS.md)."""
     return 3 if layers <= 5 else 9 if layers == 6 else 18
 
 
