@@ -62,8 +62,10 @@ def _shard(jobs, i: int, k: int):
 
 
 def _cost(cfg, prof, noise):
+    from lintx.store import num_starts
+
     tc = prof.recipe(cfg, noise)
-    return tc.steps * tc.batch * cfg.layers
+    return tc.steps * tc.batch * cfg.layers * num_starts(prof, cfg, noise)
 
 
 def _train_jobs(args, prof, todo, tag, log) -> list[str]:

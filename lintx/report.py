@@ -217,13 +217,15 @@ def table1(data_dir, profile: str, seeds: Sequence[int], eval_seed: int = 2024, 
         for method in METHODS:
             for L in depths:
                 cfg = ModelConfig(method.lower(), L)
-                values, trials = [], []
+                values, stderrs, trials = [], [], []
                 for s, path in checkpoints(data_dir, profile, cfg, noise, seeds, train_missing, extra_seeds):
-                    values.append(evaluate_checkpoint(data_dir, path, eval_seed, num)["adjusted_loss"][-1])
+                    r = evaluate_checkpoint(data_dir, path, eval_seed, num)
+                    values.append(r["adjusted_loss"][-1])
+                    stderrs.append(r["adjusted_stderr"][-1])
                     trials.append(_trial(s, path))
                     if callback:
                         callback(method, L, column, s)
-                row = _row(method, L, column, values, paper[(method, L)][column])
+                row = _row(method, L, column, values, paper[(method, L)][column], stderrs)
                 row["trials"] = trials
                 row["diverged_seeds"] = [s for s in dict.fromkeys([*seeds, *extra_seeds])
                                          if recorded_failure(data_dir, profile, cfg, noise, s) is not None]
@@ -231,15 +233,16 @@ def table1(data_dir, profile: str, seeds: Sequence[int], eval_seed: int = 2024, 
                 rows.append(row)
         for name, baseline in tuned_baselines(data_dir, column, num=tune_num).items():
             r = evaluate_baseline(data_dir, name, baseline, column, eval_seed, num)
-            rows.append(_row(name, None, column, [r["adjusted_loss"]], paper[(name, None)][column]))
+            rows.append(_row(name, None, column, [r["adjusted_loss"]], paper[(name, None)][column], [r["adjusted_stderr"]]))
     return rows
 
 
 def _trial(seed: int, path: Path) -> dict:
-    """How a checkpoint was trained, from its sidecar: seed, steps, final learning rate, retries."""
+    """How a checkpoint was trained, from its sidecar: seed, steps, final learning rate, retries, warm start and
+    random starts (``lintx.store.best_start``)."""
     meta = read_sidecar(path)
     return {"seed": seed, "steps": meta["train"]["steps"], "lr": meta["train"]["lr"], "retries": meta.get("retries", 0),
-            "grown_from": meta.get("grown_from")}
+            "grown_from": meta.get("grown_from"), "starts": len(meta.get("selection_losses", [None]))}
 
 
 def _tried(row: dict) -> str:
@@ -259,18 +262,30 @@ def _tried(row: dict) -> str:
     if row.get("diverged_seeds"):
         parts.append("diverged after every retry (or the model it starts from did), so not in the table: seed "
                      + ", ".join(str(x) for x in row["diverged_seeds"]))
+    starts = sorted({x.get("starts", 1) for x in t} - {1})
+    if starts:
+        parts.append("each seed the best of " + " or ".join(map(str, starts)) + " random starts on held-out selection sequences")
     if any(x["grown_from"] for x in t):
         starts = {"{} {}".format(*x["grown_from"].split("-")[:2]).upper() for x in t if x["grown_from"]}
         parts.append("warm-started from " + ", ".join(sorted(starts)))
     return "; ".join(parts)
 
 
-def _row(method, layers, column, values, paper_value) -> dict:
+def _over(row: dict) -> str:
+    """How far the best seed is above its tolerance, in standard errors of its evaluation."""
+    tol = tolerance(row["method"], row["layers"], row["column"], row["paper"])
+    se = row["best_stderr"]
+    return f"tolerance {tol:.3g}, standard error {se:.2g}, {(row['best'] - tol) / se:.1f} of them above it" if se > 0 else f"tolerance {tol:.3g}"
+
+
+def _row(method, layers, column, values, paper_value, stderrs) -> dict:
+    """A cell: ``values`` (one per seed) and the standard error of each on the evaluation set (``stderrs``,
+    :func:`lintx.metrics.evaluate`), so a reader sees how far the evaluation's sampling moves the best."""
     row = {"method": method, "layers": layers, "column": column, "paper": paper_value, "seeds_found": len(values),
            "values": [float(v) for v in values]}
     if values:
         best = float(min(values))
-        row.update(best=best, mean=float(np.mean(values)), std=float(np.std(values)),
+        row.update(best=best, best_stderr=float(stderrs[int(np.argmin(values))]), mean=float(np.mean(values)), std=float(np.std(values)),
                    ratio=best / paper_value if paper_value > 0 else math.nan,
                    within=bool(best <= tolerance(method, layers, column, paper_value)))
     return row
@@ -280,7 +295,7 @@ def write_table1(rows: list[dict], out_dir, profile: str, num: int) -> tuple[Pat
     """``table1.csv`` (every row) and ``table1.md`` (ours / paper per cell, out-of-tolerance cells marked)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    fields = ["method", "layers", "column", "seeds_found", "diverged", "best", "mean", "std", "paper", "ratio", "within"]
+    fields = ["method", "layers", "column", "seeds_found", "diverged", "best", "best_stderr", "mean", "std", "paper", "ratio", "within"]
     with open(out / "table1.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         w.writeheader()
@@ -314,8 +329,11 @@ def write_table1(rows: list[dict], out_dir, profile: str, num: int) -> tuple[Pat
     misses = [r for r in found if not r["within"]]
     lines += ["", f"## Cells outside tolerance ({len(misses)})", "",
               "Each with what was trained for it (from the checkpoints' sidecars). Recipes tried beyond these on the hard "
-              "cells are measured in `benchmarks/RESULTS.md`; the README's 'Results' says what is known of the causes.", ""]
+              "cells are measured in `benchmarks/RESULTS.md`; the README's 'Results' says what is known of the causes. "
+              "The standard error is the best seed's, over this evaluation set's sequences (column `best_stderr` of "
+              "`table1.csv`): how much another set of the same size could move it. The paper's values carry an error "
+              "of their own that it does not report.", ""]
     lines += [f"- {r['method']}, {r['layers']} layer{'s' if r['layers'] != 1 else ''}, `{r['column']}`: {r['best']:.3g} / {r['paper']:.3g} "
-              f"({r['ratio']:.3g}x the paper); {_tried(r)}" for r in misses]
+              f"({r['ratio']:.3g}x the paper; {_over(r)}); {_tried(r)}" for r in misses]
     (out / "table1.md").write_text("\n".join(lines) + "\n")
     return out / "table1.csv", out / "table1.md"

@@ -13,6 +13,10 @@ A profile with ``start_from`` warm-starts a model from another checkpoint (its (
 the same depth in a simpler variant), which is found or trained first; the parent's name is part of the
 child's hash.
 
+A profile with ``starts`` trains several random initialisations of a seed together and keeps the one with
+the lowest loss on held-out selection sequences (:func:`best_start`); the number of starts and of
+selection sequences are part of the key.
+
 A diverged seed is retried with the learning rate divided by 3, up to twice; what was used is recorded in
 the sidecar (``train``, ``retries``). This retry ladder and the held-out check below are keyed too
 (:func:`acceptance`): they decide which training becomes the checkpoint. A run counts as diverged if its
@@ -47,11 +51,11 @@ import numpy as np
 
 from lintx.checkpoint import Checkpoint, DivergedError, atomic_write, from_training, load, save, sidecar_path
 from lintx.metrics import evaluate
-from lintx.model import ModelConfig
+from lintx.model import Model, ModelConfig
 from lintx.profiles import Profile, get_profile
 from lintx.reference import COLUMNS
 from lintx.tasks import Noise, noise_from_label
-from lintx.train import TrainConfig, check_seed, embed, grow, train
+from lintx.train import TrainConfig, TrainResult, check_seed, embed, grow, train, unstack
 from lintx.versions import code_version
 
 MAX_RETRIES = 2
@@ -61,6 +65,9 @@ RETRY_LR_DIVISOR = 3  # each retry of a diverged seed divides the previous learn
 VALIDATION_FACTOR = 1.5
 VALIDATION_SLACK = 1e-3
 _VALIDATION_STREAM = 0x5A11D  # folded into the seed's key: a sequence stream used for nothing else
+_SELECTION_STREAM = 0x5E1EC  # the same for choosing among a seed's random starts
+SELECTION_NUM = 50_000  # sequences the starts are compared on (the same ones for every start)
+START_STRIDE = 1_000_000  # start k of seed s trains with seed s + k * START_STRIDE (start 0 is the seed itself)
 
 
 def held_out_loss(ckpt: Checkpoint, num: int) -> float:
@@ -94,15 +101,18 @@ def acceptance(prof: Profile) -> dict:
 
 
 def recipe_hash(
-    cfg: ModelConfig, noise: Noise, tc: TrainConfig, seed: int, parent: Optional[str] = None, accept: Optional[dict] = None
+    cfg: ModelConfig, noise: Noise, tc: TrainConfig, seed: int, parent: Optional[str] = None, accept: Optional[dict] = None,
+    starts: int = 1,
 ) -> str:
     """Content key of a checkpoint: model, noise, recipe, seed, training code, and where they apply the
-    warm start's parent and an acceptance policy other than :data:`ACCEPTANCE_V1`."""
+    warm start's parent, an acceptance policy other than :data:`ACCEPTANCE_V1` and several random starts."""
     key = {"model": dataclasses.asdict(cfg), "noise": noise.to_json(), "train": tc.to_json(), "seed": check_seed(seed), "code": code_version()}
     if parent is not None:  # a warm start: the result depends on the checkpoint it was grown from
         key["grown_from"] = parent
     if accept is not None and accept != ACCEPTANCE_V1:
         key["acceptance"] = accept
+    if starts != 1:
+        key["starts"] = {"starts": starts, "stride": START_STRIDE, "selection_num": SELECTION_NUM}
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
 
 
@@ -117,6 +127,46 @@ def parent_config(prof: Profile, cfg: ModelConfig, noise: Noise) -> Optional[Mod
     return prof.start_from(cfg, noise) if prof.start_from is not None else None
 
 
+def num_starts(prof: Profile, cfg: ModelConfig, noise: Noise) -> int:
+    """How many random starts ``prof`` trains for one seed of ``cfg`` on ``noise`` (1 unless ``prof.starts``)."""
+    k = 1 if prof.starts is None else prof.starts(cfg, noise)
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"profile {prof.name!r}: starts must be a positive integer, got {k!r} for {cfg} on {noise.to_json()}")
+    if k > 1 and parent_config(prof, cfg, noise) is not None:
+        raise ValueError(f"profile {prof.name!r}: {cfg} on {noise.to_json()} is warm-started, so it has one start, not {k}")
+    return k
+
+
+def start_seeds(seed: int, starts: int) -> tuple[int, ...]:
+    """The training seeds of a seed's random starts: the seed itself, then ``seed + k * START_STRIDE``."""
+    return tuple(check_seed(seed) + k * START_STRIDE for k in range(starts))
+
+
+def selection_losses(cfg: ModelConfig, noise: Noise, seed: int, result: TrainResult) -> np.ndarray:
+    """Loss (Eq. 6, last layer) of each start in ``result`` on the same :data:`SELECTION_NUM` sequences of the
+    seed's selection stream; ``inf`` for a start that diverged or is not finite there."""
+    key = jax.random.fold_in(jax.random.key(check_seed(seed)), _SELECTION_STREAM)
+    out = np.full(len(result.seeds), np.inf)
+    for i in range(len(result.seeds)):
+        if not result.diverged[i]:
+            loss = float(np.asarray(evaluate(Model(cfg, unstack(result, i)), noise, key, SELECTION_NUM, cfg.d, cfg.n)["loss"])[-1])
+            out[i] = loss if np.isfinite(loss) else np.inf
+    return out
+
+
+def best_start(cfg: ModelConfig, noise: Noise, tc: TrainConfig, seed: int, result: TrainResult) -> Checkpoint:
+    """The checkpoint of ``seed`` from a training of its random starts: the start with the lowest selection
+    loss (:func:`selection_losses`); with one start, that start. Raises ``DivergedError`` if all diverged."""
+    if len(result.seeds) == 1:
+        return from_training(cfg, noise, tc, result, 0)
+    losses = selection_losses(cfg, noise, seed, result)
+    i = int(np.argmin(losses))
+    ckpt = from_training(cfg, noise, tc, result, i)  # DivergedError if every start diverged
+    meta = {**ckpt.meta, "seed": seed, "start": i, "start_seed": result.seeds[i],
+            "selection_losses": [float(x) if np.isfinite(x) else None for x in losses]}
+    return dataclasses.replace(ckpt, meta=meta)
+
+
 def warm_start(cfg: ModelConfig, noise: Noise, parent: Checkpoint, seed: int, tc: TrainConfig) -> dict:
     """Starting parameters of ``cfg`` from a trained ``parent``: grown by one layer or embedded."""
     if parent.cfg.variant == cfg.variant and parent.cfg.layers == cfg.layers - 1:
@@ -129,7 +179,8 @@ def checkpoint_path(data_dir, profile: str | Profile, cfg: ModelConfig, noise: N
     tc = prof.recipe(cfg, noise)
     shallow = parent_config(prof, cfg, noise)
     parent = None if shallow is None else checkpoint_path(data_dir, prof, shallow, noise, seed).name
-    name = f"{cfg.variant}-L{cfg.layers}-H{cfg.heads}-{noise.label}-s{seed}-{recipe_hash(cfg, noise, tc, seed, parent, acceptance(prof))}.npz"
+    key = recipe_hash(cfg, noise, tc, seed, parent, acceptance(prof), num_starts(prof, cfg, noise))
+    name = f"{cfg.variant}-L{cfg.layers}-H{cfg.heads}-{noise.label}-s{seed}-{key}.npz"
     return Path(data_dir) / prof.name / name
 
 
@@ -200,7 +251,7 @@ def get_or_train(
             # the diagonal form of a DIAG or GD++ checkpoint is verified exactly (lintx.model.from_full), which
             # float64 weights fail in a float32 process; FULL has no form to verify
             raise ValueError(f"profile {prof.name!r}: a float64 recipe is supported for FULL only, not {cfg.variant!r}")
-        shallow = parent_config(prof, cfg, noise)
+        shallow, starts = parent_config(prof, cfg, noise), num_starts(prof, cfg, noise)
         init, parent = None, None
         if shallow is not None:  # warm start: train (or load) the shallower model first, then grow it
             parent = get_or_train(data_dir, profile, shallow, noise, seed, callback, log)
@@ -209,8 +260,8 @@ def get_or_train(
         for retry in range(MAX_RETRIES + 1):
             try:
                 with precision(tc):  # training and gathering the weights; the held-out check is float32
-                    result = train(cfg, noise, tc, seeds=(seed,), callback=callback, init=init)
-                    ckpt = from_training(cfg, noise, tc, result, 0)  # raises DivergedError if training diverged
+                    result = train(cfg, noise, tc, seeds=start_seeds(seed, starts), callback=callback, init=init)
+                    ckpt = best_start(cfg, noise, tc, seed, result)  # raises DivergedError if training diverged
                 validation_loss = held_out_loss(ckpt, prof.validation_num)
                 problem = held_out_problem(ckpt, validation_loss)
                 problem = problem and problem + "; not saving it"
@@ -221,8 +272,8 @@ def get_or_train(
             if retry < MAX_RETRIES:
                 tc = dataclasses.replace(tc, lr=tc.lr / RETRY_LR_DIVISOR)
         if problem is not None:
-            record = {"error": problem, "retries": retry, "train": tc.to_json(), "final_loss": float(result.final_loss[0]),
-                      "validation_loss": validation_loss, "skipped_steps": int(result.skipped_steps[0]),
+            record = {"error": problem, "retries": retry, "train": tc.to_json(), "final_loss": float(np.min(result.final_loss)),
+                      "validation_loss": validation_loss, "skipped_steps": int(np.min(result.skipped_steps)),
                       "seconds": round(time.perf_counter() - start, 2)}
             atomic_write(failure_path(path), json.dumps(record, indent=1, sort_keys=True).encode())
             raise DivergedError(problem)
@@ -235,7 +286,7 @@ def get_or_train(
         if log is not None:
             log({"checkpoint": path.name, "profile": prof.name, "seconds": round(time.perf_counter() - start, 2),
                  "final_loss": ckpt.meta["final_loss"], "validation_loss": validation_loss, "retries": retry,
-                 "steps": tc.steps})
+                 "steps": tc.steps, "starts": starts})
         return load(path)
 
 

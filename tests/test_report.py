@@ -69,6 +69,10 @@ def test_table1_reports_found_and_missing_cells(tmp_path, monkeypatch):
     assert "## Cells outside tolerance (1)" in text
     assert f"- DIAG, 1 layer, `u1`: {by[('DIAG', 1)]['best']:.3g} / 1.64 (" in text
     assert "1 seed (0); best seed 0; trained 20 steps at lr 0.03" in text
+    # with the standard error of that evaluation, and how many of them the best seed is above its tolerance
+    r = by[("DIAG", 1)]
+    assert r["best_stderr"] > 0 and f"standard error {r['best_stderr']:.2g}, {(r['best'] - report.tolerance('DIAG', 1, 'u1', r['paper'])) / r['best_stderr']:.1f} of them" in text
+    assert "best_stderr" in csv_path.read_text().splitlines()[0]
     # a figure asking for the diverged model's profile or readouts gets empty arrays of the right shape
     empty = report.profiles(tmp_path, "tiny", ModelConfig("gdpp", 1), Uniform(1.0), [0], [0.0, 1.0], 2024, 100)
     assert all(a.shape == (0, 2, 1) for a in empty.values())
@@ -124,3 +128,6 @@ def test_out_of_tolerance_line_names_seeds_retries_and_warm_starts():
     row["diverged_seeds"] = [1]
     assert report._tried(row).endswith("seed 0 at lr 0.0067; diverged after every retry (or the model it starts from did), "
                                        "so not in the table: seed 1; warm-started from DIAG L7")
+    row = {"values": [0.12], "trials": [{"seed": 2, "steps": 3000, "lr": 0.03, "retries": 0, "grown_from": None, "starts": 8}]}
+    assert report._tried(row) == ("1 seed (2); best seed 2; trained 3000 steps at lr 0.03; "
+                                  "each seed the best of 8 random starts on held-out selection sequences")

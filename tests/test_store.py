@@ -380,3 +380,50 @@ def test_float64_recipe_trains_without_64_bit_jax_switched_on(tmp_path, monkeypa
     via_store = store.get_or_train(tmp_path, "tiny", cfg, noise, 0)
     assert via_store.P.dtype == np.float32
     np.testing.assert_array_equal(via_store.P, from_training(cfg, noise, tc32, train(cfg, noise, tc32, seeds=(0,)), 0).P)
+
+
+def test_several_random_starts_keep_the_one_best_on_selection_sequences(tmp_path, monkeypatch, count_training):
+    """A profile with ``starts`` trains that many initialisations of a seed in one run and keeps the start with
+    the lowest loss on the selection sequences, recorded in the sidecar; the number of starts is keyed."""
+    recipe = lambda c, n: TrainConfig(steps=10, batch=32, chunk=10)
+    one = Profile("tiny", recipe, 1, "", validation_num=2_000)
+    three = Profile("tiny", recipe, 1, "", validation_num=2_000, starts=lambda c, n: 3)
+    cfg, noise = ModelConfig("diag", 2), Uniform(1.0)
+    monkeypatch.setitem(profiles.PROFILES, "tiny", one)
+    single = store.checkpoint_path(tmp_path, "tiny", cfg, noise, 4)
+    monkeypatch.setitem(profiles.PROFILES, "tiny", three)
+    assert store.checkpoint_path(tmp_path, "tiny", cfg, noise, 4) != single
+    ckpt = store.get_or_train(tmp_path, "tiny", cfg, noise, 4)
+    starts = store.start_seeds(4, 3)
+    assert count_training == [("diag", 2, "u1", starts)] and starts[0] == 4 and len(set(starts)) == 3
+    losses = ckpt.meta["selection_losses"]
+    assert len(losses) == 3 and ckpt.meta["start"] == int(np.argmin(losses)) and ckpt.meta["start_seed"] == starts[ckpt.meta["start"]]
+    assert ckpt.meta["seed"] == 4 and len(set(losses)) == 3
+    # the kept start is the one the loss names: retrain every start alone and compare
+    res = train(cfg, noise, recipe(cfg, noise), starts)
+    again = store.selection_losses(cfg, noise, 4, res)
+    np.testing.assert_allclose(again, losses, rtol=1e-4)
+    np.testing.assert_allclose(from_training(cfg, noise, recipe(cfg, noise), res, int(np.argmin(again))).P, ckpt.P, atol=1e-5)
+    store.get_or_train(tmp_path, "tiny", cfg, noise, 4)
+    assert len(count_training) == 1  # not retrained
+
+
+def test_starts_refuse_a_warm_start_and_bad_counts(tmp_path, monkeypatch):
+    recipe = lambda c, n: TrainConfig(steps=10, batch=32, chunk=10)
+    shallower = lambda cfg, noise: dataclasses.replace(cfg, layers=cfg.layers - 1) if cfg.layers > 1 else None
+    monkeypatch.setitem(profiles.PROFILES, "tiny", Profile("tiny", recipe, 1, "", start_from=shallower, starts=lambda c, n: 2))
+    with pytest.raises(ValueError, match="warm-started, so it has one start"):
+        store.checkpoint_path(tmp_path, "tiny", ModelConfig("diag", 2), Uniform(1.0), 0)
+    monkeypatch.setitem(profiles.PROFILES, "tiny", Profile("tiny", recipe, 1, "", starts=lambda c, n: 0))
+    with pytest.raises(ValueError, match="starts must be a positive integer, got 0"):
+        store.checkpoint_path(tmp_path, "tiny", ModelConfig("diag", 1), Uniform(1.0), 0)
+
+
+def test_fast_trains_diag_with_3_and_4_layers_from_the_best_of_several_starts():
+    """``fast`` gives DIAG with 3 layers 8 random starts, with 4 layers and noise 4 (lintx.profiles._fast_starts),
+    every other model one."""
+    fast = profiles.get_profile("fast")
+    many = {(cfg.variant, cfg.layers, noise.label): store.num_starts(fast, cfg, noise) for cfg, noise in store.study_grid()
+            if store.num_starts(fast, cfg, noise) > 1}
+    assert many == {**{("diag", 3, c): 8 for c in COLUMNS}, **{("diag", 4, c): 4 for c in COLUMNS if c != "u0"}}
+    assert all(store.num_starts(profiles.get_profile(p), ModelConfig("diag", 3), Uniform(1.0)) == 1 for p in ("quick", "tiny", "paper"))
