@@ -262,9 +262,9 @@ def _tried(row: dict) -> str:
     if row.get("diverged_seeds"):
         parts.append("diverged after every retry (or the model it starts from did), so not in the table: seed "
                      + ", ".join(str(x) for x in row["diverged_seeds"]))
-    starts = sorted({x.get("starts", 1) for x in t} - {1})
-    if starts:
-        parts.append("each seed the best of " + " or ".join(map(str, starts)) + " random starts on held-out selection sequences")
+    counts = sorted({x.get("starts", 1) for x in t} - {1})
+    if counts:
+        parts.append("each seed the best of " + " or ".join(map(str, counts)) + " random starts on held-out selection sequences")
     if any(x["grown_from"] for x in t):
         starts = {"{} {}".format(*x["grown_from"].split("-")[:2]).upper() for x in t if x["grown_from"]}
         parts.append("warm-started from " + ", ".join(sorted(starts)))
