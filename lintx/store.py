@@ -70,11 +70,17 @@ SELECTION_NUM = 50_000  # sequences the starts are compared on (the same ones fo
 START_STRIDE = 1_000_000  # start k of seed s trains with seed s + k * START_STRIDE (start 0 is the seed itself)
 
 
+def _stream_loss(model: Model, noise: Noise, seed: int, stream: int, num: int) -> float:
+    """Loss (Eq. 6, last layer) of ``model`` on ``num`` sequences of ``noise`` from one of ``seed``'s own
+    sequence streams (validation or selection), used for nothing else."""
+    key = jax.random.fold_in(jax.random.key(check_seed(seed)), stream)
+    return float(np.asarray(evaluate(model, noise, key, num, model.cfg.d, model.cfg.n)["loss"])[-1])
+
+
 def held_out_loss(ckpt: Checkpoint, num: int) -> float:
     """Loss (Eq. 6, last layer) of a freshly trained model on ``num`` sequences of its own noise, drawn
     from the validation stream of its seed."""
-    key = jax.random.fold_in(jax.random.key(ckpt.meta["seed"]), _VALIDATION_STREAM)
-    return float(np.asarray(evaluate(ckpt.model, ckpt.noise, key, num, ckpt.cfg.d, ckpt.cfg.n)["loss"])[-1])
+    return _stream_loss(ckpt.model, ckpt.noise, ckpt.meta["seed"], _VALIDATION_STREAM, num)
 
 
 def held_out_problem(ckpt: Checkpoint, validation_loss: float) -> Optional[str]:
@@ -145,11 +151,10 @@ def start_seeds(seed: int, starts: int) -> tuple[int, ...]:
 def selection_losses(cfg: ModelConfig, noise: Noise, seed: int, result: TrainResult) -> np.ndarray:
     """Loss (Eq. 6, last layer) of each start in ``result`` on the same :data:`SELECTION_NUM` sequences of the
     seed's selection stream; ``inf`` for a start that diverged or is not finite there."""
-    key = jax.random.fold_in(jax.random.key(check_seed(seed)), _SELECTION_STREAM)
     out = np.full(len(result.seeds), np.inf)
     for i in range(len(result.seeds)):
         if not result.diverged[i]:
-            loss = float(np.asarray(evaluate(Model(cfg, unstack(result, i)), noise, key, SELECTION_NUM, cfg.d, cfg.n)["loss"])[-1])
+            loss = _stream_loss(Model(cfg, unstack(result, i)), noise, seed, _SELECTION_STREAM, SELECTION_NUM)
             out[i] = loss if np.isfinite(loss) else np.inf
     return out
 
