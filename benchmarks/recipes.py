@@ -33,6 +33,11 @@ def _lr(L):
     return 3e-2 if L <= 4 else 1e-2
 
 
+def _scaled(cfg, noise, steps):
+    tc = get_profile("fast").recipe(cfg, noise)
+    return dataclasses.replace(tc, steps=tc.steps * steps)
+
+
 # candidate recipes: name -> (cfg, noise) -> TrainConfig
 RECIPES = {
     "fast": lambda cfg, noise: get_profile("fast").recipe(cfg, noise),
@@ -63,6 +68,9 @@ RECIPES = {
     "b512x2000L-lr2e-2-b2.99": lambda cfg, noise: TrainConfig(steps=2000 * min(cfg.layers, 5), batch=512, lr=2e-2, b2=0.99),
     # the fast recipe in float32 (since session 10 it trains FULL with 6+ layers in float64)
     "fast-float32": lambda cfg, noise: dataclasses.replace(get_profile("fast").recipe(cfg, noise), dtype="float32"),
+    # the fast recipe with 2x or 4x the steps (session 14: is FULL on categorical noise step-limited?)
+    "fast-2xsteps": lambda cfg, noise: _scaled(cfg, noise, steps=2),
+    "fast-4xsteps": lambda cfg, noise: _scaled(cfg, noise, steps=4),
     # the fast recipe without gradient clipping (random starts only: not FULL with 5+ layers)
     "fast-noclip": lambda cfg, noise: dataclasses.replace(get_profile("fast").recipe(cfg, noise), clip=0.0),
 }

@@ -419,6 +419,20 @@ def test_starts_refuse_a_warm_start_and_bad_counts(tmp_path, monkeypatch):
         store.checkpoint_path(tmp_path, "tiny", ModelConfig("diag", 1), Uniform(1.0), 0)
 
 
+def test_fast_trains_full_with_3_layers_on_categorical_noise_twice_as_long():
+    """FULL with 3 layers is still gaining from steps on categorical noise (lintx.profiles._fast): there it
+    trains twice its uniform-noise steps, at the same batch; no other model's recipe depends on the noise kind."""
+    fast = profiles.get_profile("fast")
+    longer = set()
+    for cfg, noise in store.study_grid():
+        if noise.label in ("c13", "c135"):
+            tc, tu = fast.recipe(cfg, noise), fast.recipe(cfg, Uniform(3.0))
+            if tc != tu:
+                assert dataclasses.replace(tc, steps=tu.steps) == tu and tc.steps == 2 * tu.steps
+                longer.add((cfg.variant, cfg.layers, noise.label))
+    assert longer == {("full", 3, "c13"), ("full", 3, "c135")}
+
+
 def test_fast_trains_diag_with_3_and_4_layers_from_the_best_of_several_starts():
     """``fast`` gives DIAG with 3 layers 8 random starts, with 4 layers and noise 4 (lintx.profiles._fast_starts),
     every other model one."""
