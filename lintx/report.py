@@ -265,9 +265,9 @@ def _tried(row: dict) -> str:
     counts = sorted({x.get("starts", 1) for x in t} - {1})
     if counts:
         parts.append("each seed the best of " + " or ".join(map(str, counts)) + " random starts on held-out selection sequences")
-    if any(x["grown_from"] for x in t):
-        starts = {"{} {}".format(*x["grown_from"].split("-")[:2]).upper() for x in t if x["grown_from"]}
-        parts.append("warm-started from " + ", ".join(sorted(starts)))
+    parents = sorted({"{} {}".format(*x["grown_from"].split("-")[:2]).upper() for x in t if x["grown_from"]})
+    if parents:
+        parts.append("warm-started from " + ", ".join(parents))
     return "; ".join(parts)
 
 
