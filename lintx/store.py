@@ -17,6 +17,10 @@ A profile with ``starts`` trains several random initialisations of a seed togeth
 the lowest loss on held-out selection sequences (:func:`best_start`); the number of starts and of
 selection sequences are part of the key.
 
+A profile with ``refine`` polishes a trained model by L-BFGS on a fixed sample of its seed's own
+sequences (:mod:`lintx.refine`) before the held-out check; the refinement's configuration and the code of
+``lintx/refine.py`` are part of the key, and the sidecar records it (``refine``).
+
 A diverged seed is retried with the learning rate divided by 3, up to twice; what was used is recorded in
 the sidecar (``train``, ``retries``). This retry ladder and the held-out check below are keyed too
 (:func:`acceptance`): they decide which training becomes the checkpoint. A run counts as diverged if its
@@ -51,12 +55,13 @@ import numpy as np
 
 from lintx.checkpoint import Checkpoint, DivergedError, atomic_write, from_training, load, save, sidecar_path
 from lintx.metrics import evaluate
-from lintx.model import Model, ModelConfig
+from lintx.model import Model, ModelConfig, to_full
 from lintx.profiles import Profile, get_profile
+from lintx.refine import RefineConfig, refine
 from lintx.reference import COLUMNS
 from lintx.tasks import Noise, noise_from_label
 from lintx.train import TrainConfig, TrainResult, check_seed, embed, grow, train, unstack
-from lintx.versions import code_version
+from lintx.versions import REFINE_MODULES, code_version
 
 MAX_RETRIES = 2
 RETRY_LR_DIVISOR = 3  # each retry of a diverged seed divides the previous learning rate by this
@@ -108,10 +113,11 @@ def acceptance(prof: Profile) -> dict:
 
 def recipe_hash(
     cfg: ModelConfig, noise: Noise, tc: TrainConfig, seed: int, parent: Optional[str] = None, accept: Optional[dict] = None,
-    starts: int = 1,
+    starts: int = 1, rc: Optional[RefineConfig] = None,
 ) -> str:
     """Content key of a checkpoint: model, noise, recipe, seed, training code, and where they apply the
-    warm start's parent, an acceptance policy other than :data:`ACCEPTANCE_V1` and several random starts."""
+    warm start's parent, an acceptance policy other than :data:`ACCEPTANCE_V1`, several random starts and
+    a refinement (its configuration and the code of :mod:`lintx.refine`)."""
     key = {"model": dataclasses.asdict(cfg), "noise": noise.to_json(), "train": tc.to_json(), "seed": check_seed(seed), "code": code_version()}
     if parent is not None:  # a warm start: the result depends on the checkpoint it was grown from
         key["grown_from"] = parent
@@ -119,6 +125,8 @@ def recipe_hash(
         key["acceptance"] = accept
     if starts != 1:
         key["starts"] = {"starts": starts, "stride": START_STRIDE, "selection_num": SELECTION_NUM}
+    if rc is not None:
+        key["refine"] = {**rc.to_json(), "code": code_version(REFINE_MODULES)}
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
 
 
@@ -141,6 +149,22 @@ def num_starts(prof: Profile, cfg: ModelConfig, noise: Noise) -> int:
     if k > 1 and parent_config(prof, cfg, noise) is not None:
         raise ValueError(f"profile {prof.name!r}: {cfg} on {noise.to_json()} is warm-started, so it has one start, not {k}")
     return k
+
+
+def refine_config(prof: Profile, cfg: ModelConfig, noise: Noise) -> Optional[RefineConfig]:
+    """How ``prof`` refines a trained model of ``cfg`` on ``noise`` (:mod:`lintx.refine`), or None."""
+    rc = None if prof.refine is None else prof.refine(cfg, noise)
+    if rc is not None and not isinstance(rc, RefineConfig):
+        raise TypeError(f"profile {prof.name!r}: refine must give a RefineConfig or None, got {type(rc).__name__} for {cfg}")
+    return rc
+
+
+def refined(ckpt: Checkpoint, rc: RefineConfig) -> Checkpoint:
+    """``ckpt`` after :func:`lintx.refine.refine` with its seed's sample; the sidecar records how
+    (``refine``: the configuration and the loss on the sample before and after)."""
+    params, info = refine(ckpt.cfg, ckpt.noise, ckpt.model.params, ckpt.meta["seed"], rc)
+    P, Q = (np.asarray(m) for m in to_full(ckpt.cfg, params))
+    return dataclasses.replace(ckpt, P=P, Q=Q, meta={**ckpt.meta, "refine": {**rc.to_json(), **info}})
 
 
 def start_seeds(seed: int, starts: int) -> tuple[int, ...]:
@@ -184,7 +208,7 @@ def checkpoint_path(data_dir, profile: str | Profile, cfg: ModelConfig, noise: N
     tc = prof.recipe(cfg, noise)
     shallow = parent_config(prof, cfg, noise)
     parent = None if shallow is None else checkpoint_path(data_dir, prof, shallow, noise, seed).name
-    key = recipe_hash(cfg, noise, tc, seed, parent, acceptance(prof), num_starts(prof, cfg, noise))
+    key = recipe_hash(cfg, noise, tc, seed, parent, acceptance(prof), num_starts(prof, cfg, noise), refine_config(prof, cfg, noise))
     name = f"{cfg.variant}-L{cfg.layers}-H{cfg.heads}-{noise.label}-s{seed}-{key}.npz"
     return Path(data_dir) / prof.name / name
 
@@ -256,7 +280,7 @@ def get_or_train(
             # the diagonal form of a DIAG or GD++ checkpoint is verified exactly (lintx.model.from_full), which
             # float64 weights fail in a float32 process; FULL has no form to verify
             raise ValueError(f"profile {prof.name!r}: a float64 recipe is supported for FULL only, not {cfg.variant!r}")
-        shallow, starts = parent_config(prof, cfg, noise), num_starts(prof, cfg, noise)
+        shallow, starts, rc = parent_config(prof, cfg, noise), num_starts(prof, cfg, noise), refine_config(prof, cfg, noise)
         init, parent = None, None
         if shallow is not None:  # warm start: train (or load) the shallower model first, then grow it
             parent = get_or_train(data_dir, profile, shallow, noise, seed, callback, log)
@@ -267,6 +291,8 @@ def get_or_train(
                 with precision(tc):  # training and gathering the weights; the held-out check is float32
                     result = train(cfg, noise, tc, seeds=start_seeds(seed, starts), callback=callback, init=init)
                     ckpt = best_start(cfg, noise, tc, seed, result)  # raises DivergedError if training diverged
+                if rc is not None:
+                    ckpt = refined(ckpt, rc)
                 validation_loss = held_out_loss(ckpt, prof.validation_num)
                 problem = held_out_problem(ckpt, validation_loss)
                 problem = problem and problem + "; not saving it"

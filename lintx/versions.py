@@ -14,6 +14,7 @@ from importlib import metadata
 from pathlib import Path
 
 TRAINING_MODULES = ("tasks.py", "model.py", "train.py")
+REFINE_MODULES = ("refine.py",)  # keyed only for the checkpoints a profile refines (lintx.store)
 
 
 def _code_only(source: str) -> str:
@@ -27,15 +28,15 @@ def _code_only(source: str) -> str:
 
 
 @functools.cache
-def code_version() -> str:
-    """SHA-256 (first 16 hex digits) of the code of the training-relevant modules.
+def code_version(modules: tuple[str, ...] = TRAINING_MODULES) -> str:
+    """SHA-256 (first 16 hex digits) of the code of ``modules`` (by default the training-relevant ones).
 
     Docstrings, comments and formatting do not count, so editing documentation keeps shipped
     checkpoints valid; any change to what the code does makes them stale.
     """
     h = hashlib.sha256()
     here = Path(__file__).parent
-    for name in TRAINING_MODULES:
+    for name in modules:
         h.update(name.encode())
         h.update(_code_only((here / name).read_text()).encode())
     return h.hexdigest()[:16]
