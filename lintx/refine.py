@@ -2,18 +2,19 @@
 
 Adam on fresh batches (:mod:`lintx.train`) leaves deep DIAG models on categorical noise short of their
 minimum: more Adam steps from the same start did not help (DIAG, 6 layers on ``{1,3}``, 4x the steps:
-0.0240 -> 0.0281), while a quasi-Newton method on a fixed sample of sequences did (``benchmarks/RESULTS.md``,
-session 15). A DIAG model has 4 parameters a layer, so BFGS's dense inverse-Hessian estimate is tiny, and
-a sample of ``num`` sequences fixes the objective, so line searches are exact up to float64 round-off.
+0.0240 -> 0.0281, session 14), while a quasi-Newton method on a fixed sample of sequences did (session 15,
+``benchmarks/RESULTS.md``: the best shipped 6-layer model 0.0224 -> 0.0199 on 1,000,000 fresh sequences,
+paper 0.020). A DIAG model has 4 parameters a layer, so L-BFGS's history holds most of its curvature, and a
+fixed sample of ``num`` sequences makes the objective deterministic, so line searches work.
 
 :func:`refine` minimises the training loss (Eq. 7, the prediction after the last layer) over the
-normalised parameters ``v`` of :mod:`lintx.train` (``raw = s * v``), on ``num`` sequences drawn from the
-seed's own refinement stream (used for nothing else, disjoint from training, validation, selection and
-evaluation sequences). It runs BFGS (``jax.scipy.optimize.minimize``) from the trained model in rounds,
-each restarting from the last round's result, since BFGS stops early on round-off. The variable BFGS sees
-is ``z`` with ``v = v0 + step * z``: its first line search starts a step of ``step`` from the trained model
-instead of a unit step, which in ``v`` leaves the basin. The result is deterministic: a fixed sample, no
-randomness in the method.
+normalised parameters ``v`` of :mod:`lintx.train` (``raw = s * v``), on ``num`` sequences drawn in float64
+from the seed's own refinement stream (used for nothing else, disjoint from training, validation,
+selection and evaluation sequences), with ``steps`` iterations of ``optax.lbfgs`` (zoom line search) from
+the trained model. The variable L-BFGS sees is ``z`` with ``v = v0 + step * z``: its first line search
+then starts a step of ``step`` away from the trained model instead of a unit step in ``v``, which leaves
+the basin (scipy's L-BFGS-B did, and stopped after one iteration). The result is never worse than the
+trained model on the sample, and deterministic: a fixed sample, no randomness in the method.
 
 A fixed sample can be overfitted, and a refined model can move to where rare sequences, absent from the
 sample, explode. The store judges a refined model like every other, by the held-out check on its own
@@ -106,7 +107,7 @@ def _lbfgs(flat0, scale, tokens, y, cfg: ModelConfig, rc: RefineConfig):
 
 
 def refine(cfg: ModelConfig, noise: Noise, params: dict, seed: int, rc: RefineConfig) -> tuple[dict, dict]:
-    """Raw parameters of the model ``(cfg, params)`` after BFGS on its training loss over a fixed sample
+    """Raw parameters of the model ``(cfg, params)`` after L-BFGS on its training loss over a fixed sample
     (see module docstring), in the dtype of ``params``, and ``{"loss_before", "loss_after"}`` on that sample.
     Runs in float64 whatever the process's setting."""
     if not isinstance(rc, RefineConfig):

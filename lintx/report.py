@@ -238,11 +238,13 @@ def table1(data_dir, profile: str, seeds: Sequence[int], eval_seed: int = 2024, 
 
 
 def _trial(seed: int, path: Path) -> dict:
-    """How a checkpoint was trained, from its sidecar: seed, steps, final learning rate, retries, warm start and
-    random starts (``lintx.store.best_start``)."""
+    """How a checkpoint was trained, from its sidecar: seed, steps, final learning rate, retries, warm start,
+    random starts (``lintx.store.best_start``) and refinement (``lintx.refine``)."""
     meta = read_sidecar(path)
+    refine = meta.get("refine")
     return {"seed": seed, "steps": meta["train"]["steps"], "lr": meta["train"]["lr"], "retries": meta.get("retries", 0),
-            "grown_from": meta.get("grown_from"), "starts": len(meta.get("selection_losses", [None]))}
+            "grown_from": meta.get("grown_from"), "starts": len(meta.get("selection_losses", [None])),
+            "refine": None if refine is None else (refine["steps"], refine["num"])}
 
 
 def _tried(row: dict) -> str:
@@ -268,6 +270,9 @@ def _tried(row: dict) -> str:
     parents = sorted({"{} {}".format(*x["grown_from"].split("-")[:2]).upper() for x in t if x["grown_from"]})
     if parents:
         parts.append("warm-started from " + ", ".join(parents))
+    refined = sorted({x["refine"] for x in t if x.get("refine")})
+    if refined:
+        parts.append("then refined by " + " or ".join(f"{steps} L-BFGS iterations on {num:,} sequences" for steps, num in refined))
     return "; ".join(parts)
 
 

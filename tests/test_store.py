@@ -441,3 +441,37 @@ def test_fast_trains_diag_with_3_and_4_layers_from_the_best_of_several_starts():
             if store.num_starts(fast, cfg, noise) > 1}
     assert many == {**{("diag", 3, c): 8 for c in COLUMNS}, **{("diag", 4, c): 4 for c in COLUMNS if c != "u0"}}
     assert all(store.num_starts(profiles.get_profile(p), ModelConfig("diag", 3), Uniform(1.0)) == 1 for p in ("quick", "tiny", "paper"))
+
+
+def test_a_refined_model_is_keyed_by_its_refinement_and_records_it(tmp_path, tiny, monkeypatch):
+    """A profile's refinement (lintx.refine) is part of the checkpoint's key, with the code of refine.py,
+    and the sidecar says how the model was refined and what it did on the sample."""
+    from lintx.refine import RefineConfig
+    from lintx.versions import REFINE_MODULES
+
+    cfg, noise = ModelConfig("diag", 2), Uniform(1.0)
+    rc = RefineConfig(num=10_000, steps=3)
+    refined = dataclasses.replace(tiny, refine=lambda c, n: rc if c.variant == "diag" else None)
+    plain = store.checkpoint_path(tmp_path, tiny, cfg, noise, 0)
+    monkeypatch.setitem(profiles.PROFILES, "tiny", refined)
+    path = store.checkpoint_path(tmp_path, refined, cfg, noise, 0)
+    assert path != plain
+    assert store.checkpoint_path(tmp_path, refined, ModelConfig("gdpp", 2), noise, 0) == store.checkpoint_path(tmp_path, tiny, ModelConfig("gdpp", 2), noise, 0)
+    other = dataclasses.replace(refined, refine=lambda c, n: RefineConfig(num=10_000, steps=4))
+    assert store.checkpoint_path(tmp_path, other, cfg, noise, 0) != path
+    ckpt = store.get_or_train(tmp_path, "tiny", cfg, noise, 0)
+    assert path.exists() and ckpt.meta["refine"]["steps"] == 3 and ckpt.meta["refine"]["num"] == 10_000
+    assert ckpt.meta["refine"]["loss_after"] < ckpt.meta["refine"]["loss_before"]
+    real = store.code_version
+    monkeypatch.setattr(store, "code_version", lambda modules=None: "changed" if modules == REFINE_MODULES else real())
+    assert store.checkpoint_path(tmp_path, refined, cfg, noise, 0) != path  # refine.py changed: trained anew
+    assert store.checkpoint_path(tmp_path, tiny, cfg, noise, 0) == plain  # but not a model that is not refined
+
+
+def test_fast_refines_diag_with_6_and_more_layers_on_1_3_only():
+    """``fast`` polishes DIAG with 6+ layers on {1,3} by L-BFGS (lintx.profiles._fast_refine), nothing else."""
+    fast = profiles.get_profile("fast")
+    refined = {(cfg.variant, cfg.layers, noise.label) for cfg, noise in store.study_grid() if store.refine_config(fast, cfg, noise)}
+    assert refined == {("diag", 6, "c13"), ("diag", 7, "c13")}
+    assert all(store.refine_config(profiles.get_profile(p), ModelConfig("diag", 7), profiles.Categorical((1.0, 3.0))) is None
+               for p in ("quick", "tiny", "paper"))
