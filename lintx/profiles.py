@@ -28,6 +28,8 @@ number of seeds to train. Three profiles:
   with 7+ layers (5+ without noise) are grown from their trained (L-1)-layer model since session 11
   (:func:`_fast_start`): from a random start 7 layers were no better than 6, while the grown model beat
   the random start in every cell tried, and without noise by two to three orders of magnitude.
+  DIAG with 6+ layers on ``{1,3}`` is refined after Adam by L-BFGS on a fixed sample (session 15,
+  :func:`_fast_refine`, :mod:`lintx.refine`).
 - ``quick``: the same recipe with 100 steps per layer at batch 256 (at 5+ layers: a 30% warm-up and a
   smaller initialisation; FULL with 5+ layers fine-tuned for 200 steps from the DIAG model of its depth,
   as ``fast`` did until session 7, because 500 steps from a random start are too few for it), one
