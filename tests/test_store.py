@@ -16,8 +16,10 @@ from lintx.checkpoint import CheckpointError, DivergedError, from_training, load
 from lintx.model import ModelConfig
 from lintx.profiles import Profile
 from lintx.reference import COLUMNS
-from lintx.tasks import Uniform
+from lintx.refine import RefineConfig
+from lintx.tasks import Categorical, Uniform
 from lintx.train import TrainConfig, train
+from lintx.versions import REFINE_MODULES
 
 
 @pytest.fixture
@@ -446,9 +448,6 @@ def test_fast_trains_diag_with_3_and_4_layers_from_the_best_of_several_starts():
 def test_a_refined_model_is_keyed_by_its_refinement_and_records_it(tmp_path, tiny, monkeypatch):
     """A profile's refinement (lintx.refine) is part of the checkpoint's key, with the code of refine.py,
     and the sidecar says how the model was refined and what it did on the sample."""
-    from lintx.refine import RefineConfig
-    from lintx.versions import REFINE_MODULES
-
     cfg, noise = ModelConfig("diag", 2), Uniform(1.0)
     rc = RefineConfig(num=10_000, steps=3)
     refined = dataclasses.replace(tiny, refine=lambda c, n: rc if c.variant == "diag" else None)
@@ -473,5 +472,5 @@ def test_fast_refines_diag_with_6_and_more_layers_on_1_3_only():
     fast = profiles.get_profile("fast")
     refined = {(cfg.variant, cfg.layers, noise.label) for cfg, noise in store.study_grid() if store.refine_config(fast, cfg, noise)}
     assert refined == {("diag", 6, "c13"), ("diag", 7, "c13")}
-    assert all(store.refine_config(profiles.get_profile(p), ModelConfig("diag", 7), profiles.Categorical((1.0, 3.0))) is None
+    assert all(store.refine_config(profiles.get_profile(p), ModelConfig("diag", 7), Categorical((1.0, 3.0))) is None
                for p in ("quick", "tiny", "paper"))
