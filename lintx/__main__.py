@@ -8,7 +8,8 @@
     python -m lintx prune --profile fast [--delete]           # stale checkpoints and evaluations
 
 Resumable: finished checkpoints are found by content (see :mod:`lintx.store`) and skipped, so a stop
-loses at most the models in progress. ``--workers N`` runs N processes, each restricted to one XLA
+loses at most the models in progress. Without ``--seeds`` (the profile's seeds), a seed that diverged
+after every retry is replaced by a spare seed (:attr:`lintx.profiles.Profile.spare_seeds`). ``--workers N`` runs N processes, each restricted to one XLA
 thread, taking every N-th (seed, noise setting) group of models (measured fastest on a 2-core CPU).
 Within a process, models are spread over every local JAX device (several GPUs; on CPU, test it with
 ``JAX_NUM_CPU_DEVICES=2``): one thread per device, each taking every N-th group of what is left, with
@@ -135,9 +136,33 @@ def train_command(args) -> int:
     else:
         with ThreadPoolExecutor(len(devices)) as pool:
             failed = [f for fs in pool.map(on_device, range(len(devices))) for f in fs]
+    if args.seeds is None:  # the profile's seeds: replace each that diverged by a spare (Profile.spare_seeds)
+        failed += _train_spares(args, prof, mine, f"shard {i}/{k}", log)
     if failed:
         print(f"[shard {i}/{k}] {len(failed)} model(s) diverged after every retry and were not saved: {', '.join(failed)}", flush=True)
     return 1 if failed and not args.diverged_ok else 0
+
+
+def _train_spares(args, prof, mine, tag, log) -> list[str]:
+    """Spare seeds (:attr:`lintx.profiles.Profile.spare_seeds`) for the models of ``mine``: for each model
+    whose seeds ``0 .. prof.seeds - 1`` include ``m`` recorded divergences, seeds ``prof.seeds, prof.seeds
+    + 1, ...`` in order until ``m`` of them have checkpoints or the spares run out. Returns the spares that
+    diverged. Shards may look at one model together: the store's lock trains each spare once, and a
+    shard that sees more divergences goes on to the next spare."""
+    from lintx.store import checkpoint_path, recorded_failure
+
+    failed = []
+    for cfg, noise in dict.fromkeys((cfg, noise) for cfg, noise, _ in mine):
+        lost = sum(recorded_failure(args.data, prof, cfg, noise, s) is not None for s in range(prof.seeds))
+        for s in range(prof.seeds, prof.seeds + prof.spare_seeds):
+            if lost == 0:
+                break
+            if recorded_failure(args.data, prof, cfg, noise, s) is None:
+                if not checkpoint_path(args.data, prof, cfg, noise, s).exists():
+                    print(f"[{tag}] {cfg.variant} L{cfg.layers} {noise.label}: spare seed {s} for a seed that diverged after every retry", flush=True)
+                    failed += _train_jobs(args, prof, [(cfg, noise, s)], tag, log)
+                lost -= checkpoint_path(args.data, prof, cfg, noise, s).exists()
+    return failed
 
 
 def check_command(args) -> int:

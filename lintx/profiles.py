@@ -29,7 +29,8 @@ number of seeds to train. Three profiles:
   (:func:`_fast_start`): from a random start 7 layers were no better than 6, while the grown model beat
   the random start in every cell tried, and without noise by two to three orders of magnitude.
   DIAG with 6+ layers on ``{1,3}`` is refined after Adam by L-BFGS on a fixed sample (session 15,
-  :func:`_fast_refine`, :mod:`lintx.refine`).
+  :func:`_fast_refine`, :mod:`lintx.refine`). A seed that diverges after every retry is replaced by a
+  spare seed (5, then 6; ``Profile.spare_seeds``, session 16), so every model keeps 5 seeds where it can.
 - ``quick``: the same recipe with 100 steps per layer at batch 256 (at 5+ layers: a 30% warm-up and a
   smaller initialisation; FULL with 5+ layers fine-tuned for 200 steps from the DIAG model of its depth,
   as ``fast`` did until session 7, because 500 steps from a random start are too few for it), one
@@ -71,6 +72,17 @@ class Profile:
     # second-order refinement after training (lintx.refine, lintx.store): how a trained model of (cfg, noise)
     # is polished by L-BFGS on a fixed sample before the held-out check, or None for no refinement
     refine: Optional[Callable[[ModelConfig, Noise], Optional[RefineConfig]]] = None
+    # spare seeds (the grid runner, lintx.__main__): when a seed ``s < seeds`` of a model diverges after every
+    # retry (or the model it starts from did), the runner trains seeds ``seeds, seeds + 1, ...`` of that
+    # model in its place, up to this many, so that it still has ``seeds`` checkpoints. The diverged seed is
+    # recorded and reported as before; a spare is trained only for such a loss, never to pick a better seed
+    spare_seeds: int = 0
+
+    def __post_init__(self):
+        for name, least in (("seeds", 1), ("spare_seeds", 0), ("validation_num", 1)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < least:
+                raise ValueError(f"profile {self.name!r}: {name} must be an integer >= {least}, got {v!r}")
 
 
 def _paper(cfg: ModelConfig, noise: Noise) -> TrainConfig:
@@ -239,7 +251,7 @@ def _tiny(cfg: ModelConfig, noise: Noise) -> TrainConfig:
 
 PROFILES = {
     "paper": Profile("paper", _paper, 5, "the paper's protocol verbatim: Adam 1e-4, batch 2048, 200k steps"),
-    "fast": Profile("fast", _fast, 5, "our recipe for the shipped cache: normalised Adam, batch 512 (FULL 1-4 layers: 2048), 1000*min(L,5) steps (FULL 3 layers on categorical noise: 2x); FULL 6+ layers in float64; DIAG and GD++ grown by a layer from 7 layers (from 5 without noise, 3-18x the steps); DIAG 3 layers best of 8 random starts, 4 layers (with noise) of 4; DIAG 6+ layers on {1,3} refined by L-BFGS", _fast_start, starts=_fast_starts, refine=_fast_refine),
+    "fast": Profile("fast", _fast, 5, "our recipe for the shipped cache: normalised Adam, batch 512 (FULL 1-4 layers: 2048), 1000*min(L,5) steps (FULL 3 layers on categorical noise: 2x); FULL 6+ layers in float64; DIAG and GD++ grown by a layer from 7 layers (from 5 without noise, 3-18x the steps); DIAG 3 layers best of 8 random starts, 4 layers (with noise) of 4; DIAG 6+ layers on {1,3} refined by L-BFGS", _fast_start, starts=_fast_starts, refine=_fast_refine, spare_seeds=2),
     "quick": Profile("quick", _quick, 1, "reduced fidelity for smoke runs and Binder: 100*min(L,5) steps at batch 256", _from_diag, 10_000),
     "tiny": Profile("tiny", _tiny, 1, "tests only: 20 steps at batch 64, meaningless numbers", validation_num=2_000),
 }

@@ -26,6 +26,7 @@ from lintx.checkpoint import DivergedError, atomic_write, load, read_sidecar
 from lintx.metrics import EVAL_CHUNK, evaluate
 from lintx.reference import COLUMNS, paper_table1
 from lintx.ridge import AdaRR, ConstRR, TunedRR, tune_baselines
+from lintx.profiles import get_profile
 from lintx.store import checkpoint_path, get_or_train, locked, recorded_failure
 from lintx.model import ModelConfig
 from lintx.tasks import noise_from_label
@@ -103,7 +104,11 @@ def checkpoints(data_dir, profile: str, cfg: ModelConfig, noise, seeds: Sequence
     """``(seed, path)`` of each seed's checkpoint in ``data_dir``; a missing one is trained (and cached)
     if ``train_missing``, else left out. ``extra_seeds`` are used where ``data_dir`` has them and never
     trained (the shipped cache has 5 seeds at ``sigma_max = 5``; a figure asks for seed 0 and uses the
-    others where they exist). A model whose training diverged after every retry is left out."""
+    others where they exist). A model whose training diverged after every retry is left out. A spare seed
+    of the profile (:attr:`lintx.profiles.Profile.spare_seeds`) counts only in place of one of the
+    profile's seeds that is not found, so a cell is never the best of more than ``Profile.seeds``."""
+    prof = get_profile(profile) if isinstance(profile, str) else profile
+    spares = range(prof.seeds, prof.seeds + prof.spare_seeds)
     found = []
     extra = [s for s in extra_seeds if s not in seeds]
     for s in [*seeds, *extra]:
@@ -116,7 +121,9 @@ def checkpoints(data_dir, profile: str, cfg: ModelConfig, noise, seeds: Sequence
             except DivergedError:  # recorded by the store; reported as missing
                 continue
         found.append((s, path))
-    return found
+    room = prof.seeds - sum(s < prof.seeds for s, _ in found)  # the profile's seeds not found
+    used = [s for s, _ in found if s in spares][:max(room, 0)]
+    return [(s, p) for s, p in found if s not in spares or s in used]
 
 
 def readouts(data_dir, profile: str, cfg: ModelConfig, noise, seeds: Sequence[int], eval_seed: int, num: int,
@@ -276,6 +283,18 @@ def _tried(row: dict) -> str:
     return "; ".join(parts)
 
 
+def _diverged_line(found: list[dict]) -> list[str]:
+    """A paragraph naming the seeds that diverged after every retry in cells that have other seeds (left out
+    of those cells; the grid runner trains spare seeds in their place, ``lintx.profiles.Profile.spare_seeds``)."""
+    lost = [f"{r['method']} {r['layers']} `{r['column']}` seed {', '.join(map(str, r['diverged_seeds']))} ({r['seeds_found']} seeds found)"
+            for r in found if r.get("diverged_seeds")]
+    if not lost:
+        return []
+    return ["Seeds that diverged after every retry (or whose warm start did), left out of their cell, with the number "
+            "of seeds the cell has: " + "; ".join(lost) + ". Run for a profile's seeds, the grid runner trains a spare "
+            "seed in place of each (`lintx.profiles.Profile.spare_seeds`; `fast`: seeds 5 and 6).", ""]
+
+
 def _over(row: dict) -> str:
     """How far the best seed is above its tolerance, in standard errors of its evaluation."""
     tol = tolerance(row["method"], row["layers"], row["column"], row["paper"])
@@ -316,6 +335,7 @@ def write_table1(rows: list[dict], out_dir, profile: str, num: int) -> tuple[Pat
              f"trained cells are within tolerance (`1.10 x paper + 0.001`; `u0` at 4+ layers: `10 x paper`); "
              f"{len(models) - len(found)} of {len(models)} cells have no checkpoint: not trained yet (`-`), or diverged after every "
              f"retry ({sum(1 for r in models if not r['seeds_found'] and r.get('diverged'))} cells, `diverged`). Cells marked **!** are outside tolerance.", "",
+             *_diverged_line(found),
              "Baseline rows are one evaluation on the same sequences as the models. ADARR's squared errors are heavy-tailed: "
              "one 100,000-sequence set spreads it by about 5%, and its expected value is within 4% of the paper's "
              "(README, 'Measured agreement'), so an ADARR mark here reflects this evaluation set, not the estimator.", "",

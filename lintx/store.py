@@ -337,14 +337,15 @@ def stale_files(data_dir, profile: str | Profile) -> list[Path]:
       warm start, acceptance policy and training code, now have another name (:func:`checkpoint_path`);
     - a sidecar without its checkpoint;
     - a divergence record (``.diverged.json``) that is not the current record of a model of the study
-      (:func:`study_grid`, at seeds ``0 .. profile.seeds - 1`` and any seed a checkpoint here has).
+      (:func:`study_grid`, at seeds ``0 .. profile.seeds + profile.spare_seeds - 1`` and any seed a checkpoint
+      here has).
 
     Every checkpoint is loaded and verified on the way: a corrupt one is an error naming it, not
     something to delete silently.
     """
     prof = get_profile(profile) if isinstance(profile, str) else profile
     folder = Path(data_dir) / prof.name
-    stale, seeds = [], set(range(prof.seeds))
+    stale, seeds = [], set(range(prof.seeds + prof.spare_seeds))
     for path in sorted(folder.glob("*.npz")):
         ckpt = load(path)
         seeds.add(ckpt.meta["seed"])

@@ -134,3 +134,13 @@ def test_out_of_tolerance_line_names_seeds_retries_and_warm_starts():
     row["trials"][0]["refine"] = (150, 100_000)
     assert report._tried(row).endswith("random starts on held-out selection sequences; then refined by 150 L-BFGS "
                                        "iterations on 100,000 sequences")
+
+
+def test_table1_names_the_seeds_left_out_of_cells_that_have_others():
+    rows = [{"method": "DIAG", "layers": 6, "column": "u5", "seeds_found": 5, "diverged_seeds": [1]},
+            {"method": "DIAG", "layers": 7, "column": "u5", "seeds_found": 5, "diverged_seeds": []},
+            {"method": "FULL", "layers": 6, "column": "u6", "seeds_found": 4, "diverged_seeds": [3]}]
+    line = report._diverged_line(rows)[0]
+    assert "the grid runner trains a spare seed in place of each" in line
+    assert "the cell has: DIAG 6 `u5` seed 1 (5 seeds found); FULL 6 `u6` seed 3 (4 seeds found). Run for" in line
+    assert report._diverged_line(rows[1:2]) == []

@@ -474,3 +474,42 @@ def test_fast_refines_diag_with_6_and_more_layers_on_1_3_only():
     assert refined == {("diag", 6, "c13"), ("diag", 7, "c13")}
     assert all(store.refine_config(profiles.get_profile(p), ModelConfig("diag", 7), Categorical((1.0, 3.0))) is None
                for p in ("quick", "tiny", "paper"))
+
+
+def test_grid_runner_trains_a_spare_seed_for_each_seed_that_diverged(tmp_path, monkeypatch, capsys):
+    """A profile's seed that diverges after every retry is replaced by its spares in order (a spare that
+    diverges too by the next), only for the profile's own seeds; the diverged records stay and are current."""
+    prof = Profile("tiny", lambda cfg, noise: TrainConfig(steps=10, batch=32, chunk=10), 2, "", validation_num=2_000, spare_seeds=2)
+    monkeypatch.setitem(profiles.PROFILES, "tiny", prof)
+    real, calls = store.train, []
+
+    def seeds_1_and_2_diverge(cfg, noise, tc, seeds, callback=None, init=None):
+        calls.append(seeds[0])
+        r = real(cfg, noise, tc, seeds, init=init)
+        return r._replace(diverged=np.array([seeds[0] in (1, 2)]))
+
+    monkeypatch.setattr(store, "train", seeds_1_and_2_diverge)
+    cfg, noise = ModelConfig("diag", 1), Uniform(1.0)
+    argv = ["train", "--profile", "tiny", "--data", str(tmp_path), "--columns", "u1", "--depths", "1", "--variants", "diag", "--no-deep-u5"]
+    assert main([*argv, "--seeds", "0", "1", "--diverged-ok"]) == 0
+    assert calls == [0, 1, 1, 1], "explicit seeds: no spare"
+    calls.clear()
+    assert main([*argv, "--diverged-ok"]) == 0
+    assert calls == [2, 2, 2, 3], "seed 1 diverged: spare 2 diverges too, spare 3 takes its place"
+    assert "diag L1 u1: spare seed 2 for a seed that diverged after every retry" in capsys.readouterr().out
+    assert [s for s, _ in report.checkpoints(tmp_path, "tiny", cfg, noise, [0, 1], train_missing=False, extra_seeds=[2, 3])] == [0, 3]
+    calls.clear()
+    assert main(argv) == 0 and calls == [], "nothing left to train"
+    assert store.stale_files(tmp_path, "tiny") == []  # the records of seeds 1 and 2 are current
+    # a spare counts only in place of a missing seed: once seed 1 is trained, the cell is seeds 0 and 1
+    store.failure_path(store.checkpoint_path(tmp_path, "tiny", cfg, noise, 1)).unlink()
+    monkeypatch.setattr(store, "train", real)
+    store.get_or_train(tmp_path, "tiny", cfg, noise, 1)
+    assert [s for s, _ in report.checkpoints(tmp_path, "tiny", cfg, noise, [0], train_missing=False, extra_seeds=[1, 2, 3])] == [0, 1]
+    with pytest.raises(ValueError, match="spare_seeds must be an integer >= 0"):
+        dataclasses.replace(prof, spare_seeds=-1)
+
+
+def test_fast_has_two_spare_seeds_and_the_others_none():
+    assert profiles.get_profile("fast").spare_seeds == 2
+    assert [profiles.get_profile(p).spare_seeds for p in ("paper", "quick", "tiny")] == [0, 0, 0]
