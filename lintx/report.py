@@ -249,9 +249,10 @@ def _trial(seed: int, path: Path) -> dict:
     random starts (``lintx.store.best_start``) and refinement (``lintx.refine``)."""
     meta = read_sidecar(path)
     refine = meta.get("refine")
+    stages = None if refine is None else refine.get("stages", [refine])
     return {"seed": seed, "steps": meta["train"]["steps"], "lr": meta["train"]["lr"], "retries": meta.get("retries", 0),
             "grown_from": meta.get("grown_from"), "starts": len(meta.get("selection_losses", [None])),
-            "refine": None if refine is None else (refine["steps"], refine["num"])}
+            "refine": None if refine is None else tuple((r["steps"], r["num"]) for r in stages)}
 
 
 def _tried(row: dict) -> str:
@@ -279,7 +280,8 @@ def _tried(row: dict) -> str:
         parts.append("warm-started from " + ", ".join(parents))
     refined = sorted({x["refine"] for x in t if x.get("refine")})
     if refined:
-        parts.append("then refined by " + " or ".join(f"{steps} L-BFGS iterations on {num:,} sequences" for steps, num in refined))
+        parts.append("then refined by " + " or ".join(
+            ", then ".join(f"{steps} L-BFGS iterations on {num:,} sequences" for steps, num in stages) for stages in refined))
     return "; ".join(parts)
 
 

@@ -18,8 +18,9 @@ the lowest loss on held-out selection sequences (:func:`best_start`); the number
 selection sequences are part of the key.
 
 A profile with ``refine`` polishes a trained model by L-BFGS on a fixed sample of its seed's own
-sequences (:mod:`lintx.refine`) before the held-out check; the refinement's configuration and the code of
-``lintx/refine.py`` are part of the key, and the sidecar records it (``refine``).
+sequences (:mod:`lintx.refine`), in one stage or several in turn, before the held-out check; the
+refinement's configuration and the code of ``lintx/refine.py`` are part of the key, and the sidecar
+records it (``refine``).
 
 A diverged seed is retried with the learning rate divided by 3, up to twice; what was used is recorded in
 the sidecar (``train``, ``retries``). This retry ladder and the held-out check below are keyed too
@@ -113,11 +114,12 @@ def acceptance(prof: Profile) -> dict:
 
 def recipe_hash(
     cfg: ModelConfig, noise: Noise, tc: TrainConfig, seed: int, parent: Optional[str] = None, accept: Optional[dict] = None,
-    starts: int = 1, rc: Optional[RefineConfig] = None,
+    starts: int = 1, rc: Optional[tuple[RefineConfig, ...]] = None,
 ) -> str:
     """Content key of a checkpoint: model, noise, recipe, seed, training code, and where they apply the
     warm start's parent, an acceptance policy other than :data:`ACCEPTANCE_V1`, several random starts and
-    a refinement (its configuration and the code of :mod:`lintx.refine`)."""
+    a refinement (its stages' configuration and the code of :mod:`lintx.refine`; one stage is keyed as
+    before stages existed, so those names did not move)."""
     key = {"model": dataclasses.asdict(cfg), "noise": noise.to_json(), "train": tc.to_json(), "seed": check_seed(seed), "code": code_version()}
     if parent is not None:  # a warm start: the result depends on the checkpoint it was grown from
         key["grown_from"] = parent
@@ -126,7 +128,8 @@ def recipe_hash(
     if starts != 1:
         key["starts"] = {"starts": starts, "stride": START_STRIDE, "selection_num": SELECTION_NUM}
     if rc is not None:
-        key["refine"] = {**rc.to_json(), "code": code_version(REFINE_MODULES)}
+        how = rc[0].to_json() if len(rc) == 1 else {"stages": [r.to_json() for r in rc]}
+        key["refine"] = {**how, "code": code_version(REFINE_MODULES)}
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
 
 
@@ -151,20 +154,26 @@ def num_starts(prof: Profile, cfg: ModelConfig, noise: Noise) -> int:
     return k
 
 
-def refine_config(prof: Profile, cfg: ModelConfig, noise: Noise) -> Optional[RefineConfig]:
-    """How ``prof`` refines a trained model of ``cfg`` on ``noise`` (:mod:`lintx.refine`), or None."""
+def refine_config(prof: Profile, cfg: ModelConfig, noise: Noise) -> Optional[tuple[RefineConfig, ...]]:
+    """The stages by which ``prof`` refines a trained model of ``cfg`` on ``noise`` (:mod:`lintx.refine`,
+    each from the result of the one before), or None."""
     rc = None if prof.refine is None else prof.refine(cfg, noise)
-    if rc is not None and not isinstance(rc, RefineConfig):
-        raise TypeError(f"profile {prof.name!r}: refine must give a RefineConfig or None, got {type(rc).__name__} for {cfg}")
-    return rc
+    stages = (rc,) if isinstance(rc, RefineConfig) else rc
+    if stages is not None and (not isinstance(stages, tuple) or not stages or not all(isinstance(r, RefineConfig) for r in stages)):
+        raise TypeError(f"profile {prof.name!r}: refine must give a RefineConfig, a tuple of them or None, got {rc!r} for {cfg}")
+    return stages
 
 
-def refined(ckpt: Checkpoint, rc: RefineConfig) -> Checkpoint:
-    """``ckpt`` after :func:`lintx.refine.refine` with its seed's sample; the sidecar records how
-    (``refine``: the configuration and the loss on the sample before and after)."""
-    params, info = refine(ckpt.cfg, ckpt.noise, ckpt.model.params, ckpt.meta["seed"], rc)
+def refined(ckpt: Checkpoint, stages: tuple[RefineConfig, ...]) -> Checkpoint:
+    """``ckpt`` after :func:`lintx.refine.refine` with its seed's sample, stage after stage; the sidecar
+    records how (``refine``: the configuration and the loss on the sample before and after; with several
+    stages, ``{"stages": [...]}`` of those)."""
+    params, done = ckpt.model.params, []
+    for rc in stages:
+        params, info = refine(ckpt.cfg, ckpt.noise, params, ckpt.meta["seed"], rc)
+        done.append({**rc.to_json(), **info})
     P, Q = (np.asarray(m) for m in to_full(ckpt.cfg, params))
-    return dataclasses.replace(ckpt, P=P, Q=Q, meta={**ckpt.meta, "refine": {**rc.to_json(), **info}})
+    return dataclasses.replace(ckpt, P=P, Q=Q, meta={**ckpt.meta, "refine": done[0] if len(done) == 1 else {"stages": done}})
 
 
 def start_seeds(seed: int, starts: int) -> tuple[int, ...]:

@@ -131,9 +131,12 @@ def test_out_of_tolerance_line_names_seeds_retries_and_warm_starts():
     row = {"values": [0.12], "trials": [{"seed": 2, "steps": 3000, "lr": 0.03, "retries": 0, "grown_from": None, "starts": 8}]}
     assert report._tried(row) == ("1 seed (2); best seed 2; trained 3000 steps at lr 0.03; "
                                   "each seed the best of 8 random starts on held-out selection sequences")
-    row["trials"][0]["refine"] = (150, 100_000)
+    row["trials"][0]["refine"] = ((150, 100_000),)
     assert report._tried(row).endswith("random starts on held-out selection sequences; then refined by 150 L-BFGS "
                                        "iterations on 100,000 sequences")
+    row["trials"][0]["refine"] = ((150, 100_000), (300, 200_000))
+    assert report._tried(row).endswith("then refined by 150 L-BFGS iterations on 100,000 sequences, then 300 L-BFGS "
+                                       "iterations on 200,000 sequences")
 
 
 def test_table1_names_the_seeds_left_out_of_cells_that_have_others():

@@ -461,6 +461,16 @@ def test_a_refined_model_is_keyed_by_its_refinement_and_records_it(tmp_path, tin
     ckpt = store.get_or_train(tmp_path, "tiny", cfg, noise, 0)
     assert path.exists() and ckpt.meta["refine"]["steps"] == 3 and ckpt.meta["refine"]["num"] == 10_000
     assert ckpt.meta["refine"]["loss_after"] < ckpt.meta["refine"]["loss_before"]
+    # two stages: another key, each stage from the one before, both recorded
+    staged = dataclasses.replace(refined, refine=lambda c, n: (rc, RefineConfig(num=20_000, steps=2)) if c.variant == "diag" else None)
+    monkeypatch.setitem(profiles.PROFILES, "tiny", staged)
+    two = store.get_or_train(tmp_path, "tiny", cfg, noise, 0)
+    assert store.checkpoint_path(tmp_path, staged, cfg, noise, 0) not in (path, plain)
+    first, second = two.meta["refine"]["stages"]
+    assert first == ckpt.meta["refine"] and second["num"] == 20_000 and second["steps"] == 2
+    assert second["loss_after"] <= second["loss_before"]
+    with pytest.raises(TypeError, match="a tuple of them or None"):
+        store.refine_config(dataclasses.replace(refined, refine=lambda c, n: ()), cfg, noise)
     real = store.code_version
     monkeypatch.setattr(store, "code_version", lambda modules=None: "changed" if modules == REFINE_MODULES else real())
     assert store.checkpoint_path(tmp_path, refined, cfg, noise, 0) != path  # refine.py changed: trained anew
@@ -472,6 +482,9 @@ def test_fast_refines_diag_with_6_and_more_layers_on_1_3_only():
     fast = profiles.get_profile("fast")
     refined = {(cfg.variant, cfg.layers, noise.label) for cfg, noise in store.study_grid() if store.refine_config(fast, cfg, noise)}
     assert refined == {("diag", 6, "c13"), ("diag", 7, "c13")}
+    c13 = Categorical((1.0, 3.0))
+    assert store.refine_config(fast, ModelConfig("diag", 6), c13) == (RefineConfig(),)
+    assert store.refine_config(fast, ModelConfig("diag", 7), c13) == (RefineConfig(), RefineConfig(num=200_000, steps=300))
     assert all(store.refine_config(profiles.get_profile(p), ModelConfig("diag", 7), Categorical((1.0, 3.0))) is None
                for p in ("quick", "tiny", "paper"))
 
