@@ -9,8 +9,9 @@
 
 Resumable: finished checkpoints are found by content (see :mod:`lintx.store`) and skipped, so a stop
 loses at most the models in progress. Without ``--seeds`` (the profile's seeds), a seed that diverged
-after every retry is replaced by a spare seed (:attr:`lintx.profiles.Profile.spare_seeds`). ``--workers N`` runs N processes, each restricted to one XLA
-thread, taking every N-th (seed, noise setting) group of models (measured fastest on a 2-core CPU).
+after every retry is replaced by a spare seed (:attr:`lintx.profiles.Profile.spare_seeds`).
+``--workers N`` runs N processes, each restricted to one XLA thread, taking every N-th (seed, noise
+setting) group of models (measured fastest on a 2-core CPU).
 Within a process, models are spread over every local JAX device (several GPUs; on CPU, test it with
 ``JAX_NUM_CPU_DEVICES=2``): one thread per device, each taking every N-th group of what is left, with
 that device as JAX's default. Each trained model appends a line (name, seconds, final loss, held-out
@@ -157,11 +158,11 @@ def _train_spares(args, prof, mine, tag, log) -> list[str]:
         for s in range(prof.seeds, prof.seeds + prof.spare_seeds):
             if lost == 0:
                 break
-            if recorded_failure(args.data, prof, cfg, noise, s) is None:
-                if not checkpoint_path(args.data, prof, cfg, noise, s).exists():
-                    print(f"[{tag}] {cfg.variant} L{cfg.layers} {noise.label}: spare seed {s} for a seed that diverged after every retry", flush=True)
-                    failed += _train_jobs(args, prof, [(cfg, noise, s)], tag, log)
-                lost -= checkpoint_path(args.data, prof, cfg, noise, s).exists()
+            path = checkpoint_path(args.data, prof, cfg, noise, s)
+            if not path.exists() and recorded_failure(args.data, prof, cfg, noise, s) is None:
+                print(f"[{tag}] {cfg.variant} L{cfg.layers} {noise.label}: spare seed {s} for a seed that diverged after every retry", flush=True)
+                failed += _train_jobs(args, prof, [(cfg, noise, s)], tag, log)
+            lost -= path.exists()
     return failed
 
 
