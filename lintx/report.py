@@ -252,7 +252,7 @@ def _trial(seed: int, path: Path) -> dict:
     stages = None if refine is None else refine.get("stages", [refine])
     return {"seed": seed, "steps": meta["train"]["steps"], "lr": meta["train"]["lr"], "retries": meta.get("retries", 0),
             "grown_from": meta.get("grown_from"), "starts": len(meta.get("selection_losses", [None])),
-            "refine": None if refine is None else tuple((r["steps"], r["num"]) for r in stages)}
+            "refine": None if stages is None else tuple((r["steps"], r["num"]) for r in stages)}
 
 
 def _tried(row: dict) -> str:
