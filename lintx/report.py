@@ -246,13 +246,15 @@ def table1(data_dir, profile: str, seeds: Sequence[int], eval_seed: int = 2024, 
 
 def _trial(seed: int, path: Path) -> dict:
     """How a checkpoint was trained, from its sidecar: seed, steps, final learning rate, retries, warm start,
-    random starts (``lintx.store.best_start``) and refinement (``lintx.refine``)."""
+    random starts (``lintx.store.best_start``), refinement (``lintx.refine``) and the rival chosen
+    (``lintx.store.best_of``: ``own`` or ``rival``, with the rival's parent)."""
     meta = read_sidecar(path)
     refine = meta.get("refine")
     stages = None if refine is None else refine.get("stages", [refine])
     return {"seed": seed, "steps": meta["train"]["steps"], "lr": meta["train"]["lr"], "retries": meta.get("retries", 0),
             "grown_from": meta.get("grown_from"), "starts": len(meta.get("selection_losses", [None])),
-            "refine": None if stages is None else tuple((r["steps"], r["num"]) for r in stages)}
+            "refine": None if stages is None else tuple((r["steps"], r["num"]) for r in stages),
+            "rival": None if "rival" not in meta else (meta["rival"]["chosen"], meta["rival"]["from"])}
 
 
 def _tried(row: dict) -> str:
@@ -278,6 +280,13 @@ def _tried(row: dict) -> str:
     parents = sorted({"{} {}".format(*x["grown_from"].split("-")[:2]).upper() for x in t if x["grown_from"]})
     if parents:
         parts.append("warm-started from " + ", ".join(parents))
+    rivals = [x for x in t if x.get("rival")]
+    if rivals:
+        parents = sorted({"{} {}".format(*x["rival"][1].split("-")[:2]).upper() for x in rivals})
+        chose = {who: [str(x["seed"]) for x in rivals if x["rival"][0] == who] for who in ("rival", "own")}
+        which = [f"seed {', '.join(chose[who])} {what}" for who, what in (("rival", "the fine-tune"), ("own", "its own")) if chose[who]]
+        parts.append("each seed the better, on held-out selection sequences, of its own training and a fine-tune of "
+                     + ", ".join(parents) + " (" + "; ".join(which) + ")")
     refined = sorted({x["refine"] for x in t if x.get("refine")})
     if refined:
         parts.append("then refined by " + " or ".join(

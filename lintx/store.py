@@ -17,6 +17,12 @@ A profile with ``starts`` trains several random initialisations of a seed togeth
 the lowest loss on held-out selection sequences (:func:`best_start`); the number of starts and of
 selection sequences are part of the key.
 
+A profile with ``rival`` trains, for each seed of some models, a second candidate beside the model's own
+training: the same depth in a simpler variant (trained or found first, same seed), embedded and fine-tuned
+(:func:`best_of`). The one with the lower loss on the seed's held-out selection sequences becomes the
+checkpoint, and the sidecar records both losses and which was chosen (``rival``); the rival's parent and
+recipe are part of the key.
+
 A profile with ``refine`` polishes a trained model by L-BFGS on a fixed sample of its seed's own
 sequences (:mod:`lintx.refine`), in one stage or several in turn, before the held-out check; the
 refinement's configuration and the code of ``lintx/refine.py`` are part of the key, and the sidecar
@@ -114,12 +120,12 @@ def acceptance(prof: Profile) -> dict:
 
 def recipe_hash(
     cfg: ModelConfig, noise: Noise, tc: TrainConfig, seed: int, parent: Optional[str] = None, accept: Optional[dict] = None,
-    starts: int = 1, rc: Optional[tuple[RefineConfig, ...]] = None,
+    starts: int = 1, rc: Optional[tuple[RefineConfig, ...]] = None, rival: Optional[dict] = None,
 ) -> str:
     """Content key of a checkpoint: model, noise, recipe, seed, training code, and where they apply the
     warm start's parent, an acceptance policy other than :data:`ACCEPTANCE_V1`, several random starts and
     a refinement (its stages' configuration and the code of :mod:`lintx.refine`; one stage is keyed as
-    before stages existed, so those names did not move)."""
+    before stages existed, so those names did not move) and a rival (:func:`rival_key`)."""
     key = {"model": dataclasses.asdict(cfg), "noise": noise.to_json(), "train": tc.to_json(), "seed": check_seed(seed), "code": code_version()}
     if parent is not None:  # a warm start: the result depends on the checkpoint it was grown from
         key["grown_from"] = parent
@@ -130,6 +136,8 @@ def recipe_hash(
     if rc is not None:
         how = rc[0].to_json() if len(rc) == 1 else {"stages": [r.to_json() for r in rc]}
         key["refine"] = {**how, "code": code_version(REFINE_MODULES)}
+    if rival is not None:
+        key["rival"] = rival
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
 
 
@@ -162,6 +170,45 @@ def refine_config(prof: Profile, cfg: ModelConfig, noise: Noise) -> Optional[tup
     if stages is not None and (not isinstance(stages, tuple) or not stages or not all(isinstance(r, RefineConfig) for r in stages)):
         raise TypeError(f"profile {prof.name!r}: refine must give a RefineConfig, a tuple of them or None, got {rc!r} for {cfg}")
     return stages
+
+
+def rival_config(prof: Profile, cfg: ModelConfig, noise: Noise) -> Optional[tuple[ModelConfig, TrainConfig]]:
+    """The rival ``prof`` trains beside each seed of ``cfg`` on ``noise``: the configuration it is embedded
+    from and its fine-tune recipe, or None."""
+    r = None if prof.rival is None else prof.rival(cfg, noise)
+    if r is None:
+        return None
+    if not (isinstance(r, tuple) and len(r) == 2 and isinstance(r[0], ModelConfig) and isinstance(r[1], TrainConfig)):
+        raise TypeError(f"profile {prof.name!r}: rival must give (ModelConfig, TrainConfig) or None, got {r!r} for {cfg}")
+    src = r[0]
+    order = {"gdpp": 0, "diag": 1, "full": 2}
+    if (src.layers, src.heads, src.d, src.n) != (cfg.layers, cfg.heads, cfg.d, cfg.n) or order[src.variant] >= order[cfg.variant]:
+        raise ValueError(f"profile {prof.name!r}: the rival of {cfg} must start from the same depth in a simpler variant, not {src}")
+    if parent_config(prof, cfg, noise) is not None:
+        raise ValueError(f"profile {prof.name!r}: {cfg} on {noise.to_json()} is warm-started, so it cannot also have a rival")
+    return r
+
+
+def rival_key(data_dir, prof: Profile, cfg: ModelConfig, noise: Noise, seed: int) -> Optional[dict]:
+    """What of the rival goes into a checkpoint's key: its parent's name, its recipe and the selection
+    sequences (None without a rival)."""
+    r = rival_config(prof, cfg, noise)
+    if r is None:
+        return None
+    return {"from": checkpoint_path(data_dir, prof, r[0], noise, seed).name, "train": r[1].to_json(), "selection_num": SELECTION_NUM}
+
+
+def best_of(candidates: dict[str, Checkpoint], seed: int) -> Checkpoint:
+    """The candidate (``{"own": ..., "rival": ...}``, each accepted) with the lower loss on the same
+    :data:`SELECTION_NUM` sequences of ``seed``'s selection stream, as for random starts; its sidecar
+    records every candidate's loss there and which was chosen (``rival``)."""
+    losses = {}
+    for name, ckpt in candidates.items():
+        loss = _stream_loss(ckpt.model, ckpt.noise, seed, _SELECTION_STREAM, SELECTION_NUM)
+        losses[name] = loss if np.isfinite(loss) else np.inf
+    chosen = min(losses, key=losses.get)
+    record = {"selection_losses": {k: (float(v) if np.isfinite(v) else None) for k, v in losses.items()}, "chosen": chosen}
+    return dataclasses.replace(candidates[chosen], meta={**candidates[chosen].meta, "rival": record})
 
 
 def refined(ckpt: Checkpoint, stages: tuple[RefineConfig, ...]) -> Checkpoint:
@@ -217,7 +264,8 @@ def checkpoint_path(data_dir, profile: str | Profile, cfg: ModelConfig, noise: N
     tc = prof.recipe(cfg, noise)
     shallow = parent_config(prof, cfg, noise)
     parent = None if shallow is None else checkpoint_path(data_dir, prof, shallow, noise, seed).name
-    key = recipe_hash(cfg, noise, tc, seed, parent, acceptance(prof), num_starts(prof, cfg, noise), refine_config(prof, cfg, noise))
+    key = recipe_hash(cfg, noise, tc, seed, parent, acceptance(prof), num_starts(prof, cfg, noise), refine_config(prof, cfg, noise),
+                      rival_key(data_dir, prof, cfg, noise, seed))
     name = f"{cfg.variant}-L{cfg.layers}-H{cfg.heads}-{noise.label}-s{seed}-{key}.npz"
     return Path(data_dir) / prof.name / name
 
@@ -295,39 +343,83 @@ def get_or_train(
             parent = get_or_train(data_dir, profile, shallow, noise, seed, callback, log)
             init = [warm_start(cfg, noise, parent, seed, tc)]
         start = time.perf_counter()
-        for retry in range(MAX_RETRIES + 1):
-            try:
-                with precision(tc):  # training and gathering the weights; the held-out check is float32
-                    result = train(cfg, noise, tc, seeds=start_seeds(seed, starts), callback=callback, init=init)
-                    ckpt = best_start(cfg, noise, tc, seed, result)  # raises DivergedError if training diverged
-                if rc is not None:
-                    ckpt = refined(ckpt, rc)
-                validation_loss = held_out_loss(ckpt, prof.validation_num)
-                problem = held_out_problem(ckpt, validation_loss)
-                problem = problem and problem + "; not saving it"
-            except DivergedError as e:
-                problem, validation_loss = str(e), None
-            if problem is None:
-                break
-            if retry < MAX_RETRIES:
-                tc = dataclasses.replace(tc, lr=tc.lr / RETRY_LR_DIVISOR)
+        ckpt, problem, validation_loss, retry, result, tc = _accepted(prof, cfg, noise, seed, tc, starts, rc, init, callback)
+        rival = rival_config(prof, cfg, noise)
+        if rival is not None:  # a second candidate: the simpler model of this depth and seed, fine-tuned as cfg
+            ckpt = _with_rival(data_dir, prof, cfg, noise, seed, ckpt, problem, rival, callback, log)
+            problem = None if ckpt is not None else problem
         if problem is not None:
             record = {"error": problem, "retries": retry, "train": tc.to_json(), "final_loss": float(np.min(result.final_loss)),
                       "validation_loss": validation_loss, "skipped_steps": int(np.min(result.skipped_steps)),
                       "seconds": round(time.perf_counter() - start, 2)}
             atomic_write(failure_path(path), json.dumps(record, indent=1, sort_keys=True).encode())
             raise DivergedError(problem)
-        meta = {**ckpt.meta, "profile": prof.name, "retries": retry, "validation_loss": validation_loss,
-                "validation_num": prof.validation_num}
+        meta = {**ckpt.meta, "profile": prof.name, "validation_num": prof.validation_num}
         if parent is not None:
             meta["grown_from"] = checkpoint_path(data_dir, prof, shallow, noise, seed).name
         ckpt = dataclasses.replace(ckpt, meta=meta)
         save(path, ckpt)
         if log is not None:
             log({"checkpoint": path.name, "profile": prof.name, "seconds": round(time.perf_counter() - start, 2),
-                 "final_loss": ckpt.meta["final_loss"], "validation_loss": validation_loss, "retries": retry,
-                 "steps": tc.steps, "starts": starts})
+                 "final_loss": ckpt.meta["final_loss"], "validation_loss": ckpt.meta["validation_loss"], "retries": ckpt.meta["retries"],
+                 "steps": ckpt.meta["train"]["steps"], "starts": starts,
+                 **({} if rival is None else {"rival": ckpt.meta["rival"]["chosen"]})})
         return load(path)
+
+
+def _accepted(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int, tc: TrainConfig, starts: int,
+              rc: Optional[tuple[RefineConfig, ...]], init: Optional[list], callback) -> tuple:
+    """One candidate of ``(cfg, noise, seed)`` through the acceptance policy: trained with ``tc`` (its random
+    starts, from ``init`` if given), refined by ``rc``, held-out checked, and retried at a lower learning rate
+    while it diverges. Returns ``(checkpoint or None, problem or None, validation loss, retries, the last
+    TrainResult, the last recipe)``; the checkpoint's meta has ``retries`` and ``validation_loss``."""
+    for retry in range(MAX_RETRIES + 1):
+        try:
+            with precision(tc):  # training and gathering the weights; the held-out check is float32
+                result = train(cfg, noise, tc, seeds=start_seeds(seed, starts), callback=callback, init=init)
+                ckpt = best_start(cfg, noise, tc, seed, result)  # raises DivergedError if training diverged
+            if rc is not None:
+                ckpt = refined(ckpt, rc)
+            validation_loss = held_out_loss(ckpt, prof.validation_num)
+            problem = held_out_problem(ckpt, validation_loss)
+            problem = problem and problem + "; not saving it"
+        except DivergedError as e:
+            problem, validation_loss = str(e), None
+        if problem is None:
+            return dataclasses.replace(ckpt, meta={**ckpt.meta, "retries": retry, "validation_loss": validation_loss}), None, validation_loss, retry, result, tc
+        if retry < MAX_RETRIES:
+            tc = dataclasses.replace(tc, lr=tc.lr / RETRY_LR_DIVISOR)
+    return None, problem, validation_loss, retry, result, tc
+
+
+def _with_rival(data_dir, prof: Profile, cfg: ModelConfig, noise: Noise, seed: int, own: Optional[Checkpoint],
+                problem: Optional[str], rival: tuple[ModelConfig, TrainConfig], callback, log) -> Optional[Checkpoint]:
+    """The better of ``own`` (None if it diverged: ``problem``) and the rival of ``(cfg, noise, seed)`` (its
+    parent found or trained first, embedded, fine-tuned and accepted like any model), :func:`best_of`; None
+    if neither was accepted. A parent or a rival that diverges leaves the other candidate, and the sidecar
+    says why (``rival``)."""
+    src_cfg, rtc = rival
+    parent_name = checkpoint_path(data_dir, prof, src_cfg, noise, seed).name
+    candidates, failed = {}, {}
+    if own is not None:
+        candidates["own"] = own
+    else:
+        failed["own"] = problem
+    try:
+        src = get_or_train(data_dir, prof.name, src_cfg, noise, seed, callback, log)
+    except DivergedError as e:
+        failed["rival"] = f"its parent {parent_name} diverged: {e}"
+    else:
+        riv, why, *_ = _accepted(prof, cfg, noise, seed, rtc, 1, None, [warm_start(cfg, noise, src, seed, rtc)], callback)
+        if riv is not None:
+            candidates["rival"] = riv
+        else:
+            failed["rival"] = why
+    if not candidates:
+        return None
+    ckpt = best_of(candidates, seed)
+    record = {**ckpt.meta["rival"], "from": parent_name, **({"failed": failed} if failed else {})}
+    return dataclasses.replace(ckpt, meta={**ckpt.meta, "rival": record})
 
 
 def study_grid(depths: Sequence[int] = range(1, 8), columns: Sequence[str] = COLUMNS, variants=("gdpp", "diag", "full"), deep_u5: bool = True):

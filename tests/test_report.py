@@ -137,6 +137,13 @@ def test_out_of_tolerance_line_names_seeds_retries_and_warm_starts():
     row["trials"][0]["refine"] = ((150, 100_000), (300, 200_000))
     assert report._tried(row).endswith("then refined by 150 L-BFGS iterations on 100,000 sequences, then 300 L-BFGS "
                                        "iterations on 200,000 sequences")
+    row = {"values": [0.05, 0.04, 0.045], "trials": [
+        {"seed": 0, "steps": 2000, "lr": 1e-5, "retries": 0, "grown_from": None, "rival": ("rival", "diag-L7-H1-c135-s0-0123456789.npz")},
+        {"seed": 1, "steps": 5000, "lr": 0.01, "retries": 0, "grown_from": None, "rival": ("own", "diag-L7-H1-c135-s1-0123456789.npz")},
+        {"seed": 2, "steps": 2000, "lr": 1e-5, "retries": 0, "grown_from": None, "rival": ("rival", "diag-L7-H1-c135-s2-0123456789.npz")}]}
+    assert report._tried(row) == ("3 seeds (0, 1, 2); best seed 1; trained 2000 steps at lr 1e-05, 5000 steps at lr 0.01; each seed "
+                                  "the better, on held-out selection sequences, of its own training and a fine-tune of DIAG L7 "
+                                  "(seed 0, 2 the fine-tune; seed 1 its own)")
 
 
 def test_table1_names_the_seeds_left_out_of_cells_that_have_others():

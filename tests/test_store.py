@@ -421,6 +421,75 @@ def test_starts_refuse_a_warm_start_and_bad_counts(tmp_path, monkeypatch):
         store.checkpoint_path(tmp_path, "tiny", ModelConfig("diag", 1), Uniform(1.0), 0)
 
 
+def test_a_rival_is_trained_beside_the_model_and_the_better_on_selection_sequences_kept(tmp_path, monkeypatch, count_training):
+    """A profile with ``rival`` trains each seed twice: its own training and a fine-tune of the simpler model
+    of that depth and seed (trained first); the one with the lower selection loss is saved, the sidecar says
+    which and both losses; the rival is keyed by its parent and recipe; nothing is retrained a second time."""
+    recipe = lambda c, n: TrainConfig(steps=10, batch=32, chunk=10)
+    fine_tune = TrainConfig(steps=10, batch=32, chunk=10, lr=1e-9)
+    cfg, noise = ModelConfig("full", 2), Categorical((1.0, 3.0))
+    plain = Profile("tiny", recipe, 1, "", validation_num=2_000)
+    monkeypatch.setitem(profiles.PROFILES, "tiny", plain)
+    alone = store.checkpoint_path(tmp_path, "tiny", cfg, noise, 3)
+    rivalled = Profile("tiny", recipe, 1, "", validation_num=2_000,
+                       rival=lambda c, n: (dataclasses.replace(c, variant="diag"), fine_tune) if c.variant == "full" else None)
+    monkeypatch.setitem(profiles.PROFILES, "tiny", rivalled)
+    path = store.checkpoint_path(tmp_path, "tiny", cfg, noise, 3)
+    assert path != alone
+    ckpt = store.get_or_train(tmp_path, "tiny", cfg, noise, 3)
+    assert [c[:2] for c in count_training] == [("full", 2), ("diag", 2), ("full", 2)]
+    diag = store.load(store.checkpoint_path(tmp_path, "tiny", ModelConfig("diag", 2), noise, 3))
+    r = ckpt.meta["rival"]
+    assert r["from"] == store.checkpoint_path(tmp_path, "tiny", ModelConfig("diag", 2), noise, 3).name
+    assert set(r["selection_losses"]) == {"own", "rival"} and r["chosen"] == min(r["selection_losses"], key=r["selection_losses"].get)
+    # the losses are those of the two models: the rival at lr ~ 0 is still the DIAG model
+    sel = lambda model: store._stream_loss(model, noise, 3, store._SELECTION_STREAM, store.SELECTION_NUM)
+    np.testing.assert_allclose(r["selection_losses"]["rival"], sel(diag.model), rtol=1e-4)
+    if r["chosen"] == "rival":
+        np.testing.assert_allclose(ckpt.P, diag.P, atol=1e-6)
+        assert ckpt.meta["train"]["lr"] == 1e-9
+    else:
+        assert ckpt.meta["train"]["lr"] == recipe(cfg, noise).lr
+    assert ckpt.meta["validation_loss"] is not None and ckpt.meta["retries"] == 0
+    # the other candidate is chosen when its loss is lower: make the own training worthless
+    worse = lambda c, n: TrainConfig(steps=10, batch=32, chunk=10, lr=1e-9, init_std=3.0) if c.variant == "full" else recipe(c, n)
+    monkeypatch.setitem(profiles.PROFILES, "tiny", dataclasses.replace(rivalled, recipe=worse))
+    other = store.get_or_train(tmp_path, "tiny", cfg, noise, 3)
+    assert other.meta["rival"]["chosen"] == "rival"
+    np.testing.assert_allclose(other.P, diag.P, atol=1e-6)
+    n = len(count_training)
+    store.get_or_train(tmp_path, "tiny", cfg, noise, 3)
+    assert len(count_training) == n  # not retrained
+    assert store.stale_files(tmp_path, "tiny") == [path, store.sidecar_path(path)]  # the DIAG parent is current
+
+
+def test_a_rival_must_start_from_a_simpler_model_of_the_same_depth(tmp_path, monkeypatch):
+    recipe = lambda c, n: TrainConfig(steps=10, batch=32, chunk=10)
+    for bad, match in (((ModelConfig("diag", 1), recipe(None, None)), "same depth in a simpler variant"),
+                       ((ModelConfig("full", 2), recipe(None, None)), "same depth in a simpler variant"),
+                       ("diag", "must give")):
+        monkeypatch.setitem(profiles.PROFILES, "tiny", Profile("tiny", recipe, 1, "", rival=lambda c, n, bad=bad: bad))
+        with pytest.raises((ValueError, TypeError), match=match):
+            store.checkpoint_path(tmp_path, "tiny", ModelConfig("full", 2), Uniform(1.0), 0)
+    shallower = lambda cfg, noise: dataclasses.replace(cfg, layers=cfg.layers - 1) if cfg.layers > 1 else None
+    monkeypatch.setitem(profiles.PROFILES, "tiny", Profile("tiny", recipe, 1, "", start_from=shallower,
+                                                          rival=lambda c, n: (dataclasses.replace(c, variant="diag"), recipe(c, n)) if c.variant == "full" else None))
+    with pytest.raises(ValueError, match="warm-started, so it cannot also have a rival"):
+        store.checkpoint_path(tmp_path, "tiny", ModelConfig("full", 2), Uniform(1.0), 0)
+
+
+def test_fast_gives_full_with_5_plus_layers_on_1_3_5_a_rival_from_diag():
+    fast = profiles.get_profile("fast")
+    c135, c13 = Categorical((1.0, 3.0, 5.0)), Categorical((1.0, 3.0))
+    for L in (5, 6, 7):
+        src, tc = fast.rival(ModelConfig("full", L), c135)
+        assert src == ModelConfig("diag", L) and tc == profiles._FROM_DIAG and tc.lr == 1e-5
+    for cfg, noise in ((ModelConfig("full", 4), c135), (ModelConfig("full", 5), c13), (ModelConfig("full", 5), Uniform(5.0)),
+                       (ModelConfig("diag", 5), c135)):
+        assert fast.rival(cfg, noise) is None
+    assert all(p.rival is None for name, p in profiles.PROFILES.items() if name != "fast")
+
+
 def test_fast_trains_full_with_3_layers_on_categorical_noise_twice_as_long():
     """FULL with 3 layers is still gaining from steps on categorical noise (lintx.profiles._fast): there it
     trains twice its uniform-noise steps, at the same batch; no other model's recipe depends on the noise kind."""
