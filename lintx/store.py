@@ -62,7 +62,7 @@ import numpy as np
 
 from lintx.checkpoint import Checkpoint, DivergedError, atomic_write, from_training, load, save, sidecar_path
 from lintx.metrics import evaluate
-from lintx.model import Model, ModelConfig, to_full
+from lintx.model import VARIANTS, Model, ModelConfig, to_full
 from lintx.profiles import Profile, get_profile
 from lintx.refine import RefineConfig, refine
 from lintx.reference import COLUMNS
@@ -180,9 +180,8 @@ def rival_config(prof: Profile, cfg: ModelConfig, noise: Noise) -> Optional[tupl
         return None
     if not (isinstance(r, tuple) and len(r) == 2 and isinstance(r[0], ModelConfig) and isinstance(r[1], TrainConfig)):
         raise TypeError(f"profile {prof.name!r}: rival must give (ModelConfig, TrainConfig) or None, got {r!r} for {cfg}")
-    src = r[0]
-    order = {"gdpp": 0, "diag": 1, "full": 2}
-    if (src.layers, src.heads, src.d, src.n) != (cfg.layers, cfg.heads, cfg.d, cfg.n) or order[src.variant] >= order[cfg.variant]:
+    src = r[0]  # VARIANTS runs from the most general (full) to the simplest (gdpp)
+    if (src.layers, src.heads, src.d, src.n) != (cfg.layers, cfg.heads, cfg.d, cfg.n) or VARIANTS.index(src.variant) <= VARIANTS.index(cfg.variant):
         raise ValueError(f"profile {prof.name!r}: the rival of {cfg} must start from the same depth in a simpler variant, not {src}")
     if parent_config(prof, cfg, noise) is not None:
         raise ValueError(f"profile {prof.name!r}: {cfg} on {noise.to_json()} is warm-started, so it cannot also have a rival")
