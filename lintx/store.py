@@ -197,16 +197,13 @@ def rival_key(data_dir, prof: Profile, cfg: ModelConfig, noise: Noise, seed: int
     return {"from": checkpoint_path(data_dir, prof, r[0], noise, seed).name, "train": r[1].to_json(), "selection_num": SELECTION_NUM}
 
 
-def best_of(candidates: dict[str, Checkpoint], seed: int) -> Checkpoint:
+def best_of(candidates: dict[str, Checkpoint], seed: int, note: Optional[dict] = None) -> Checkpoint:
     """The candidate (``{"own": ..., "rival": ...}``, each accepted) with the lower loss on the same
     :data:`SELECTION_NUM` sequences of ``seed``'s selection stream, as for random starts; its sidecar
-    records every candidate's loss there and which was chosen (``rival``)."""
-    losses = {}
-    for name, ckpt in candidates.items():
-        loss = _stream_loss(ckpt.model, ckpt.noise, seed, _SELECTION_STREAM, SELECTION_NUM)
-        losses[name] = loss if np.isfinite(loss) else np.inf
+    records every candidate's loss there, which was chosen and ``note`` (``rival``)."""
+    losses = {name: _selection_loss(ckpt.model, ckpt.noise, seed) for name, ckpt in candidates.items()}
     chosen = min(losses, key=losses.get)
-    record = {"selection_losses": {k: (float(v) if np.isfinite(v) else None) for k, v in losses.items()}, "chosen": chosen}
+    record = {"selection_losses": {k: (float(v) if np.isfinite(v) else None) for k, v in losses.items()}, "chosen": chosen, **(note or {})}
     return dataclasses.replace(candidates[chosen], meta={**candidates[chosen].meta, "rival": record})
 
 
@@ -233,9 +230,15 @@ def selection_losses(cfg: ModelConfig, noise: Noise, seed: int, result: TrainRes
     out = np.full(len(result.seeds), np.inf)
     for i in range(len(result.seeds)):
         if not result.diverged[i]:
-            loss = _stream_loss(Model(cfg, unstack(result, i)), noise, seed, _SELECTION_STREAM, SELECTION_NUM)
-            out[i] = loss if np.isfinite(loss) else np.inf
+            out[i] = _selection_loss(Model(cfg, unstack(result, i)), noise, seed)
     return out
+
+
+def _selection_loss(model: Model, noise: Noise, seed: int) -> float:
+    """Loss of ``model`` on the :data:`SELECTION_NUM` sequences of ``seed``'s selection stream; ``inf`` if it
+    is not finite there (random starts, :func:`selection_losses`; rivals, :func:`best_of`)."""
+    loss = _stream_loss(model, noise, seed, _SELECTION_STREAM, SELECTION_NUM)
+    return loss if np.isfinite(loss) else np.inf
 
 
 def best_start(cfg: ModelConfig, noise: Noise, tc: TrainConfig, seed: int, result: TrainResult) -> Checkpoint:
@@ -416,9 +419,7 @@ def _with_rival(data_dir, prof: Profile, cfg: ModelConfig, noise: Noise, seed: i
             failed["rival"] = why
     if not candidates:
         return None
-    ckpt = best_of(candidates, seed)
-    record = {**ckpt.meta["rival"], "from": parent_name, **({"failed": failed} if failed else {})}
-    return dataclasses.replace(ckpt, meta={**ckpt.meta, "rival": record})
+    return best_of(candidates, seed, {"from": parent_name, **({"failed": failed} if failed else {})})
 
 
 def study_grid(depths: Sequence[int] = range(1, 8), columns: Sequence[str] = COLUMNS, variants=("gdpp", "diag", "full"), deep_u5: bool = True):
