@@ -33,17 +33,10 @@ from lintx.profiles import get_profile
 from lintx.report import best_checkpoint
 from lintx.store import checkpoint_path, precision
 from lintx.tasks import noise_from_label
-from lintx.train import raw_params, train_loss
+from lintx.train import param_scales, train_loss
 
 CELLS = ("full-L5-u5", "full-L5-c13", "full-L6-c13", "full-L7-c13", "full-L7-c135")
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def normalised(cfg, noise, tc, params) -> dict:
-    """Adam's parameters ``v`` of raw ``params`` (``raw = s * v``, :func:`lintx.train.raw_params`)."""
-    ones = {k: jnp.ones_like(jnp.asarray(x, tc.dtype)) for k, x in params.items()}
-    s = raw_params(cfg, noise, tc, ones)
-    return {k: jnp.asarray(params[k], tc.dtype) / s[k] for k in params}
 
 
 def measure(cell: str, batches: int, seed: int | None) -> dict:
@@ -56,8 +49,11 @@ def measure(cell: str, batches: int, seed: int | None) -> dict:
         path = checkpoint_path(ROOT / "data", "fast", cfg, noise, seed)
     ckpt = load(path)
     seed, tc = ckpt.meta["seed"], prof.recipe(cfg, noise)
+    if not tc.normalise:  # every fast recipe trains normalised parameters; this reads the gradient Adam sees there
+        raise ValueError(f"{cell}: the recipe trains raw parameters, not normalised ones")
+    s = param_scales(cfg, noise)  # Adam's parameters v of raw = s * v, as lintx.refine takes them
     with precision(tc):
-        v = normalised(cfg, noise, tc, ckpt.model.params)
+        v = {k: jnp.asarray(np.asarray(x) / s[k], tc.dtype) for k, x in ckpt.model.params.items()}
         grad = jax.jit(jax.grad(lambda v, k: train_loss(v, k, cfg, noise, tc)))
         flat = lambda g: np.concatenate([np.ravel(np.asarray(x, np.float64)) for x in jax.tree_util.tree_leaves(g)])
         g = np.stack([flat(grad(v, jax.random.key(1_000_000 + i))) for i in range(batches)])
