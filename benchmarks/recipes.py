@@ -71,7 +71,8 @@ RECIPES = {
     # the fast recipe with 2x or 4x the steps (session 14: is FULL on categorical noise step-limited?)
     "fast-2xsteps": lambda cfg, noise: _scaled(cfg, noise, steps=2),
     "fast-4xsteps": lambda cfg, noise: _scaled(cfg, noise, steps=4),
-    # and 16x (session 20: FULL 7 layers on {1,3,5}; on {1,3} fast itself trains FULL 5-7 layers 16x)
+    # and 16x (session 20: FULL 7 layers on {1,3,5}). These multiply fast's current recipe: where fast itself
+    # trains 16x the steps (FULL 5-7 layers on {1,3}, 7 layers on {1,3,5} since session 21) they are 32-256x.
     "fast-16xsteps": lambda cfg, noise: _scaled(cfg, noise, steps=16),
     # the fast recipe without gradient clipping (random starts only: not FULL with 5+ layers)
     "fast-noclip": lambda cfg, noise: dataclasses.replace(get_profile("fast").recipe(cfg, noise), clip=0.0),

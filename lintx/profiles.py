@@ -168,6 +168,16 @@ def _fast(cfg: ModelConfig, noise: Noise) -> TrainConfig:
         # another set (5000 steps: 0.0137-0.0155), best 0.0091 on Table 1's set (tolerance 0.012), where four of the
         # five explode on one sequence; on {1,3,5} 16x diverged (7 layers, seed 0); benchmarks/RESULTS.md.
         tc = dataclasses.replace(tc, steps=16 * tc.steps)
+    if cfg.variant == "full" and cfg.layers == 7 and noise == Categorical((1.0, 3.0, 5.0)):
+        # and 16x the steps at a third of the learning rate with 7 layers on {1,3,5} (session 21), the one cell
+        # still outside tolerance after session 20: the best of its random start and its fine-tune from DIAG
+        # (_fast_rival) ended at 0.0470 on Table 1's set (paper 0.035, tolerance 0.0395). Seed 0, random start:
+        # 16x at lr 1e-2 diverged (NaN, 1518 s on one core; session 20). At lr 1e-2 / 3 (session 21), seeds
+        # 0-4: 0.0363-0.0382 on Table 1's set (another set 0.0361-0.0372), 1548-1663 s each on one core, no
+        # retry; the rival (a fine-tune of DIAG, kept on the held-out sequences) lost for every seed; our first
+        # FULL below DIAG (0.0470) on {1,3,5}, as in the paper; benchmarks/RESULTS.md. 5 and 6 layers there
+        # are within tolerance (the DIAG fine-tune); untried.
+        tc = dataclasses.replace(tc, steps=16 * tc.steps, lr=tc.lr / 3)
     return tc
 
 
@@ -307,7 +317,7 @@ def _tiny(cfg: ModelConfig, noise: Noise) -> TrainConfig:
 
 PROFILES = {
     "paper": Profile("paper", _paper, 5, "the paper's protocol verbatim: Adam 1e-4, batch 2048, 200k steps"),
-    "fast": Profile("fast", _fast, 5, "our recipe for the shipped cache: normalised Adam, batch 512 (FULL 1-4 layers: 2048), 1000*min(L,5) steps (FULL 3 layers on categorical noise: 2x; FULL 5-7 layers on {1,3}: 16x); FULL 6+ layers in float64; DIAG and GD++ grown by a layer from 7 layers (from 5 without noise, 3-18x the steps); DIAG 3 layers best of 8 random starts, 4 layers (with noise) of 4; DIAG 6+ layers on {1,3} refined by L-BFGS; FULL 5+ layers on {1,3,5} the better of a random start and a fine-tune from DIAG", _fast_start, starts=_fast_starts, refine=_fast_refine, spare_seeds=2, rival=_fast_rival),
+    "fast": Profile("fast", _fast, 5, "our recipe for the shipped cache: normalised Adam, batch 512 (FULL 1-4 layers: 2048), 1000*min(L,5) steps (FULL 3 layers on categorical noise: 2x; FULL 5-7 layers on {1,3}: 16x; FULL 7 layers on {1,3,5}: 16x at lr / 3); FULL 6+ layers in float64; DIAG and GD++ grown by a layer from 7 layers (from 5 without noise, 3-18x the steps); DIAG 3 layers best of 8 random starts, 4 layers (with noise) of 4; DIAG 6+ layers on {1,3} refined by L-BFGS; FULL 5+ layers on {1,3,5} the better of a random start and a fine-tune from DIAG", _fast_start, starts=_fast_starts, refine=_fast_refine, spare_seeds=2, rival=_fast_rival),
     "quick": Profile("quick", _quick, 1, "reduced fidelity for smoke runs and Binder: 100*min(L,5) steps at batch 256", _from_diag, 10_000),
     "tiny": Profile("tiny", _tiny, 1, "tests only: 20 steps at batch 64, meaningless numbers", validation_num=2_000),
 }

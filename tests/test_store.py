@@ -492,17 +492,19 @@ def test_fast_gives_full_with_5_plus_layers_on_1_3_5_a_rival_from_diag():
 
 def test_fast_trains_full_longer_on_categorical_noise_where_it_gains_from_steps():
     """FULL is still gaining from steps on categorical noise (lintx.profiles._fast): with 3 layers it trains
-    twice its uniform-noise steps on both columns, with 5-7 layers on {1,3} 16 times (sessions 19-20), at the same
-    batch; no other model's recipe depends on the noise kind."""
+    twice its uniform-noise steps on both columns, with 5-7 layers on {1,3} 16 times (sessions 19-20), with 7
+    layers on {1,3,5} 16 times at a third of the learning rate (session 21), at the same batch; no other
+    model's recipe depends on the noise kind."""
     fast = profiles.get_profile("fast")
     longer = {}
     for cfg, noise in store.study_grid():
         if noise.label in ("c13", "c135"):
             tc, tu = fast.recipe(cfg, noise), fast.recipe(cfg, Uniform(3.0))
             if tc != tu:
-                assert dataclasses.replace(tc, steps=tu.steps) == tu
-                longer[(cfg.variant, cfg.layers, noise.label)] = tc.steps / tu.steps
-    assert longer == {("full", 3, "c13"): 2, ("full", 3, "c135"): 2, ("full", 5, "c13"): 16, ("full", 6, "c13"): 16, ("full", 7, "c13"): 16}
+                assert dataclasses.replace(tc, steps=tu.steps, lr=tu.lr) == tu
+                longer[(cfg.variant, cfg.layers, noise.label)] = (tc.steps / tu.steps, tc.lr / tu.lr)
+    assert longer == {("full", 3, "c13"): (2, 1), ("full", 3, "c135"): (2, 1), ("full", 5, "c13"): (16, 1),
+                      ("full", 6, "c13"): (16, 1), ("full", 7, "c13"): (16, 1), ("full", 7, "c135"): (16, pytest.approx(1 / 3))}
 
 
 def test_fast_trains_diag_with_3_and_4_layers_from_the_best_of_several_starts():
