@@ -34,7 +34,8 @@ number of seeds to train. Three profiles:
   FULL with 5+ layers on ``{1,3,5}``, where its random start ended above the DIAG model it contains, is for
   each seed the better, on held-out selection sequences, of its random start and a fine-tune of DIAG
   (``Profile.rival``, :func:`_fast_rival`, session 17). FULL with 5-7 layers on ``{1,3}``, compute-limited
-  there, trains 16 times the steps (80,000; sessions 19-20, :func:`_fast`).
+  there, trains 16 times the steps (80,000; sessions 19-20, :func:`_fast`), and with 7 layers on ``{1,3,5}`` 16 times
+  at a third of the learning rate (session 21).
 - ``quick``: the same recipe with 100 steps per layer at batch 256 (at 5+ layers: a 30% warm-up and a
   smaller initialisation; FULL with 5+ layers fine-tuned for 200 steps from the DIAG model of its depth,
   as ``fast`` did until session 7, because 500 steps from a random start are too few for it), one
