@@ -127,7 +127,8 @@ def main():
                     jax.block_until_ready(result.params)
                 total += time.perf_counter() - start
                 params = unstack(result, 0)
-                r = evaluate(Model(c, params), noise, jax.random.key(2024), args.num)
+                with jax.enable_x64(False):  # the shared set: 64-bit JAX would draw other sigmas (lintx.report.cached)
+                    r = evaluate(Model(c, params), noise, jax.random.key(2024), args.num)
                 flag = " (diverged)" if result.diverged[0] else ""
                 ref = paper.get((c.variant.upper(), L), {}).get(noise.label)  # none for 8 layers
                 loss = float(r["adjusted_loss"][-1])

@@ -84,9 +84,11 @@ START_STRIDE = 1_000_000  # start k of seed s trains with seed s + k * START_STR
 
 def _stream_loss(model: Model, noise: Noise, seed: int, stream: int, num: int) -> float:
     """Loss (Eq. 6, last layer) of ``model`` on ``num`` sequences of ``noise`` from one of ``seed``'s own
-    sequence streams (validation or selection), used for nothing else."""
+    sequence streams (validation or selection), used for nothing else. Always with 64-bit JAX off, so the
+    sequences do not depend on the process's setting (see :func:`lintx.report.cached`)."""
     key = jax.random.fold_in(jax.random.key(check_seed(seed)), stream)
-    return float(np.asarray(evaluate(model, noise, key, num, model.cfg.d, model.cfg.n)["loss"])[-1])
+    with jax.enable_x64(False):
+        return float(np.asarray(evaluate(model, noise, key, num, model.cfg.d, model.cfg.n)["loss"])[-1])
 
 
 def held_out_loss(ckpt: Checkpoint, num: int) -> float:

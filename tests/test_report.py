@@ -154,3 +154,20 @@ def test_table1_names_the_seeds_left_out_of_cells_that_have_others():
     assert "the grid runner trains a spare seed in place of each" in line
     assert "the cell has: DIAG 6 `u5` seed 1 (5 seeds found); FULL 6 `u6` seed 3 (4 seeds found). Run for" in line
     assert report._diverged_line(rows[1:2]) == []
+
+
+def test_cached_values_are_computed_with_64_bit_jax_off(tmp_path):
+    """With 64-bit JAX on, the noise samplers draw other sigmas from the same key, so an evaluation would be
+    of another set than the one its cache entry names. ``cached`` computes with it off, whatever the setting."""
+    import jax
+    import numpy as np
+
+    from lintx.tasks import Categorical, sample_batch
+
+    def sigmas():
+        return {"sigma": np.asarray(sample_batch(jax.random.key(2024), Categorical((1.0, 3.0, 5.0)), 64).sigma).tolist()}
+
+    plain = report.cached(tmp_path / "a", {"k": 1}, sigmas)
+    with jax.enable_x64(True):
+        assert sigmas() != plain  # what the guard is for
+        assert report.cached(tmp_path / "b", {"k": 1}, sigmas) == plain

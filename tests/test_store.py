@@ -598,3 +598,14 @@ def test_grid_runner_trains_a_spare_seed_for_each_seed_that_diverged(tmp_path, m
 def test_fast_has_two_spare_seeds_and_the_others_none():
     assert profiles.get_profile("fast").spare_seeds == 2
     assert [profiles.get_profile(p).spare_seeds for p in ("paper", "quick", "tiny")] == [0, 0, 0]
+
+
+def test_held_out_and_selection_sequences_do_not_depend_on_64_bit_jax(tmp_path, tiny):
+    """The held-out check and the choice among starts and rivals see the same sequences whether or not the
+    process has 64-bit JAX on (the samplers draw other sigmas with it on)."""
+    import jax
+
+    ck = store.get_or_train(tmp_path, "tiny", ModelConfig("diag", 1), Categorical((1.0, 3.0, 5.0)), 0)
+    plain = store.held_out_loss(ck, 2_000), store._selection_loss(ck.model, ck.noise, 0)
+    with jax.enable_x64(True):
+        assert (store.held_out_loss(ck, 2_000), store._selection_loss(ck.model, ck.noise, 0)) == plain
