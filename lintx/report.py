@@ -19,19 +19,23 @@ from pathlib import Path
 from typing import Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from lintx import metrics
 from lintx.checkpoint import DivergedError, atomic_write, load, read_sidecar
+from lintx import theory
 from lintx.metrics import EVAL_CHUNK, evaluate
 from lintx.reference import COLUMNS, paper_table1
 from lintx.ridge import AdaRR, ConstRR, TunedRR, tune_baselines
 from lintx.profiles import get_profile
 from lintx.store import checkpoint_path, get_or_train, locked, recorded_failure
 from lintx.model import ModelConfig
-from lintx.tasks import noise_from_label
+from lintx.tasks import Fixed, noise_from_label, sample_batch
+from lintx.versions import code_version
 
 EVAL_MODULES = ("metrics.py", "ridge.py", "tasks.py", "model.py")
+THEORY_MODULES = ("theory.py", "implicit.py")  # keyed, beside EVAL_MODULES, for the theory notebook's numbers
 METHODS = ("GDPP", "DIAG", "FULL")
 
 
@@ -89,7 +93,8 @@ def stale_evaluations(data_dir, ignore: Sequence[Path] = ()) -> list[Path]:
             key = {}
         predictor = key.get("predictor", "")
         checkpoint = isinstance(predictor, str) and len(predictor) == 64 and all(c in "0123456789abcdef" for c in predictor)
-        if key.get("eval_code") != code or (checkpoint and predictor not in shas):
+        theory_stale = "theory_code" in key and key["theory_code"] != code_version(THEORY_MODULES)
+        if key.get("eval_code") != code or theory_stale or (checkpoint and predictor not in shas):
             stale.append(path)
     return stale
 
@@ -209,6 +214,85 @@ def evaluate_baseline(data_dir, name: str, baseline, label: str, eval_seed: int,
     noise = noise_from_label(label)
     key = {"predictor": repr(baseline), "name": name, "noise": noise.to_json(), "eval_seed": eval_seed, "num": num, "chunk": EVAL_CHUNK}
     return cached(Path(data_dir) / "evals", key, lambda: _tolist(evaluate(baseline, noise, jax.random.key(eval_seed), num)))
+
+
+# The theory notebook's numbers (lintx.theory), cached like the evaluations. float32 results differ in their
+# last bits between CPUs, so computed afresh on another machine the theory figures would get other bytes;
+# cached (and shipped), every machine draws them from the same numbers, as it does the other figures.
+
+
+def _theory_cached(data_dir, key: dict, compute) -> dict:
+    return cached(Path(data_dir) / "evals", {**key, "theory_code": code_version(THEORY_MODULES)}, lambda: _tolist(compute()))
+
+
+def implicit_gap(data_dir, noise, eval_seed: int, num: int, ck=None, layers: int = 0, heads: int = 0) -> np.ndarray:
+    """Theorem 4.1 (:func:`lintx.theory.implicit_gap`) on ``num`` sequences of ``noise``, cached: ``(L,)``.
+
+    For the checkpoint ``ck``, or (``ck=None``) for random FULL weights with ``layers`` layers and
+    ``heads`` heads (``P`` std 0.05, ``Q`` std 0.0025, drawn from the evaluation key folded with ``heads``)."""
+    key = {"theory": "implicit_gap", "noise": noise.to_json(), "eval_seed": eval_seed, "num": num}
+    if ck is not None:
+        key["predictor"] = ck.meta["npz_sha256"]
+    else:
+        key.update(layers=layers, heads=heads)
+
+    def compute():
+        tokens = sample_batch(jax.random.key(eval_seed), noise, num).tokens
+        if ck is not None:
+            P, Q = jnp.asarray(ck.P), jnp.asarray(ck.Q)
+        else:
+            k1, k2 = jax.random.split(jax.random.fold_in(jax.random.key(eval_seed), heads))
+            shape = (layers, heads, tokens.shape[-1], tokens.shape[-1])
+            P, Q = 0.05 * jax.random.normal(k1, shape), 0.0025 * jax.random.normal(k2, shape)
+        return {"gap": theory.implicit_gap(P, Q, tokens)}
+
+    return np.asarray(_theory_cached(data_dir, key, compute)["gap"])
+
+
+def quadratic_similarity(data_dir, ck, ns: Sequence[int], eval_seed: int, num: int) -> np.ndarray:
+    """Theorem 4.2 (:func:`lintx.theory.quadratic_similarity`) of a checkpoint ``ck`` for each context length in
+    ``ns``, cached: ``(len(ns), L)``."""
+    ns = [int(n) for n in ns]
+    key = {"theory": "quadratic_similarity", "predictor": ck.meta["npz_sha256"], "ns": ns, "eval_seed": eval_seed, "num": num}
+    compute = lambda: {"sim": np.stack([theory.quadratic_similarity(jnp.asarray(ck.P), jnp.asarray(ck.Q), ck.cfg.n, n, jax.random.key(eval_seed), num) for n in ns])}  # noqa: E731
+    return np.asarray(_theory_cached(data_dir, key, compute)["sim"])
+
+
+def gdpp_relative_errors(data_dir, kappa: float, layers: Sequence[int], eval_seed: int, stream: int, num: int = 64) -> np.ndarray:
+    """Theorem 5.1 (:func:`lintx.theory.gdpp_relative_error`, in float64) for each depth in ``layers``, on
+    problems drawn from the evaluation key folded with ``stream``, cached: ``(len(layers),)``."""
+    layers = [int(L) for L in layers]
+    key = {"theory": "gdpp_relative_error", "kappa": float(kappa), "layers": layers, "eval_seed": eval_seed, "stream": stream, "num": num}
+
+    def compute():
+        with jax.enable_x64(True):
+            k = jax.random.fold_in(jax.random.key(eval_seed), stream)
+            return {"error": [theory.gdpp_relative_error(kappa, L, k, num=num) for L in layers]}
+
+    return np.asarray(_theory_cached(data_dir, key, compute)["error"])
+
+
+def two_layer_ridge_gaps(data_dir, sigmas: Sequence[float], sigma: float, ns: Sequence[int], eval_seed: int, num: int) -> np.ndarray:
+    """Theorem 5.2 (:func:`lintx.theory.two_layer_ridge_gap`) at noise ``sigma`` for each context length in
+    ``ns`` (sequences drawn from the evaluation key folded with ``n``), cached: ``(len(ns),)``."""
+    sigmas, ns = [float(s) for s in sigmas], [int(n) for n in ns]
+    key = {"theory": "two_layer_ridge_gap", "sigmas": sigmas, "sigma": float(sigma), "ns": ns, "eval_seed": eval_seed, "num": num}
+    compute = lambda: {"gap": [theory.two_layer_ridge_gap(sigmas, sigma, n, jax.random.fold_in(jax.random.key(eval_seed), n), num=num) for n in ns]}  # noqa: E731
+    return np.asarray(_theory_cached(data_dir, key, compute)["gap"])
+
+
+def learned_algorithm(data_dir, ck, sigmas: Sequence[float], eval_seed: int, num: int) -> dict:
+    """Sec. 5.2-5.3 (:func:`lintx.theory.learned_algorithm`) of a DIAG or GD++ checkpoint ``ck`` on ``num``
+    sequences of each fixed noise level in ``sigmas``, cached: the mean ``step`` and ``shrink`` over the
+    sequences, each ``(len(sigmas), L)``."""
+    sigmas = [float(s) for s in sigmas]
+    key = {"theory": "learned_algorithm", "predictor": ck.meta["npz_sha256"], "sigmas": sigmas, "eval_seed": eval_seed, "num": num}
+
+    def compute():
+        outs = [theory.learned_algorithm(ck.cfg, ck.model.params, sample_batch(jax.random.key(eval_seed), Fixed(s), num).tokens) for s in sigmas]
+        return {k: np.stack([o[k].mean(axis=1) for o in outs]) for k in ("step", "shrink")}
+
+    return {k: np.asarray(v) for k, v in _theory_cached(data_dir, key, compute).items()}
 
 
 def tolerance(method: str, layers, column: str, paper: float) -> float:
