@@ -462,5 +462,43 @@ def write_table1(rows: list[dict], out_dir, profile: str, num: int) -> tuple[Pat
               "of their own that it does not report.", ""]
     lines += [f"- {r['method']}, {r['layers']} layer{'s' if r['layers'] != 1 else ''}, `{r['column']}`: {r['best']:.3g} / {r['paper']:.3g} "
               f"({r['ratio']:.3g}x the paper; {_over(r)}); {_tried(r)}" for r in misses]
+    lines += _differences(found)
     (out / "table1.md").write_text("\n".join(lines) + "\n")
     return out / "table1.csv", out / "table1.md"
+
+
+DIFFERENCE = 0.10  # a best seed this far from the paper's value (relative) is listed, in tolerance or not
+SEED_SPREAD = 2.0  # a cell whose mean over seeds is this many times its best is listed
+ORDER_MARGIN = 0.05  # the paper's FULL counts as below its DIAG when at least this much (relative) lower
+
+
+def _cell(r: dict) -> str:
+    return f"{r['method']} {r['layers']} `{r['column']}`"
+
+
+def _differences(found: list[dict]) -> list[str]:
+    """Where we differ from the paper, in tolerance or not, computed from the rows (nothing typed in): best
+    seeds more than ``DIFFERENCE`` above or below the paper's value, cells whose seeds disagree (mean over
+    ``SEED_SPREAD`` times the best), and depths where the paper's FULL is below its DIAG and ours is not."""
+    by_ratio = sorted((r for r in found if r["paper"] > 0), key=lambda r: -r["ratio"])
+    above = [r for r in by_ratio if r["ratio"] > 1 + DIFFERENCE]
+    below = [r for r in reversed(by_ratio) if r["ratio"] < 1 - DIFFERENCE]
+    spread = [r for r in found if r["seeds_found"] > 1 and r["mean"] > SEED_SPREAD * r["best"]]
+    cell = {(r["method"], r["layers"], r["column"]): r for r in found}
+    order = [(f, d) for (m, L, c), f in cell.items() if m == "FULL" and (d := cell.get(("DIAG", L, c)))
+             and f["paper"] < (1 - ORDER_MARGIN) * d["paper"] and not f["best"] < (1 - ORDER_MARGIN) * d["best"]]
+    ratio = lambda r: f"- {_cell(r)}: {r['best']:.3g} / {r['paper']:.3g} ({r['ratio']:.3g}x{'' if r['within'] else ', outside tolerance'})"  # noqa: E731
+    return ["", "## Where we differ from the paper", "",
+            "Computed from the rows above, in tolerance or not. The paper rounds its values to 1-2 significant digits, so a small "
+            "value's ratio carries that rounding (0.002 stands for 0.0015 to 0.0025).", "",
+            f"**Best seed more than {DIFFERENCE:.0%} above the paper** ({len(above)} cells; those within tolerance pass by its "
+            "absolute `+0.001` or, without noise, by its `10x`):", "", *(map(ratio, above) if above else ["- none"]), "",
+            f"**Best seed more than {DIFFERENCE:.0%} below the paper** ({len(below)} cells):", "", *(map(ratio, below) if below else ["- none"]), "",
+            f"**Seeds that disagree** (mean over the seeds more than {SEED_SPREAD:g}x the best; {len(spread)} cells). The best seed is "
+            "what the paper reports; a large mean means some seeds ended in a worse minimum, or explode on a few sequences of this "
+            "evaluation set:", "",
+            *([f"- {_cell(r)}: best {r['best']:.3g}, mean {r['mean']:.3g} over {r['seeds_found']} seeds" for r in spread] or ["- none"]), "",
+            f"**The paper's FULL below its DIAG, ours not** (the paper's FULL at least {ORDER_MARGIN:.0%} lower than its DIAG, ours not; "
+            f"{len(order)} cells; FULL / DIAG):", "",
+            *([f"- {f['layers']} layers `{f['column']}`: paper {f['paper']:.3g} / {d['paper']:.3g}, ours {f['best']:.3g} / {d['best']:.3g}"
+               for f, d in order] or ["- none"])]

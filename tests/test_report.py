@@ -199,3 +199,22 @@ def test_theory_numbers_are_cached_keyed_on_the_theory_code_and_pruned_when_it_c
     assert len(report.stale_evaluations(tmp_path)) == 2
     with pytest.raises(AssertionError, match="recomputed"):
         report.two_layer_ridge_gaps(tmp_path, [1.0, 3.0], 1.0, [100, 300], 2024, 64)
+
+
+def test_table1_report_lists_where_we_differ_from_the_paper_within_tolerance_or_not():
+    def row(method, layers, column, best, paper, mean=None):
+        return report._row(method, layers, column, [best] if mean is None else [best] + [2 * mean - best], paper, [0.0] * (1 if mean is None else 2))
+
+    rows = [row("DIAG", 5, "u1", 0.0028, 0.002),  # 1.4x, within by the absolute +0.001
+            row("FULL", 5, "u1", 0.0021, 0.002),  # 1.05x: not listed
+            row("GDPP", 5, "u1", 0.009, 0.014),  # below the paper
+            row("FULL", 6, "u5", 0.0475, 0.044, mean=0.5),  # seeds disagree, and the paper's FULL is below its DIAG
+            row("DIAG", 6, "u5", 0.0448, 0.048)]
+    text = "\n".join(report._differences(rows))
+    above, below, spread, order = text.split("**")[2::2]
+    assert "DIAG 5 `u1`: 0.0028 / 0.002 (1.4x)" in above and "FULL 5" not in above and "outside tolerance" not in above
+    assert "GDPP 5 `u1`: 0.009 / 0.014 (0.643x)" in below and "DIAG 5" not in below
+    assert "FULL 6 `u5`: best 0.0475, mean 0.5 over 2 seeds" in spread
+    assert "6 layers `u5`: paper 0.044 / 0.048, ours 0.0475 / 0.0448" in order
+    rows[3] = row("FULL", 6, "u5", 0.040, 0.044)  # ours below DIAG too: nothing to list
+    assert "- none" in "\n".join(report._differences(rows)).split("FULL below its DIAG")[1]
