@@ -211,10 +211,18 @@ def test_table1_report_lists_where_we_differ_from_the_paper_within_tolerance_or_
             row("FULL", 6, "u5", 0.0475, 0.044, mean=0.5),  # seeds disagree, and the paper's FULL is below its DIAG
             row("DIAG", 6, "u5", 0.0448, 0.048)]
     text = "\n".join(report._differences(rows))
-    above, below, spread, order = text.split("**")[2::2]
+    above, below, spread, first, order = text.split("**")[2::2]
     assert "DIAG 5 `u1`: 0.0028 / 0.002 (1.4x)" in above and "FULL 5" not in above and "outside tolerance" not in above
     assert "GDPP 5 `u1`: 0.009 / 0.014 (0.643x)" in below and "DIAG 5" not in below
     assert "FULL 6 `u5`: best 0.0475, mean 0.5 over 2 seeds" in spread
     assert "6 layers `u5`: paper 0.044 / 0.048, ours 0.0475 / 0.0448" in order
+    assert "Seed 0 alone** (what `make figures` trains where `data/` lacks a model): 0 of 0" in text  # no trials recorded
+    rows[0]["trials"] = [{"seed": 0}]
+    rows[3]["trials"] = [{"seed": 0}, {"seed": 1}]  # seed 0 is the better one here: 0.0475 within tolerance
+    rows[4]["trials"] = [{"seed": 1}]
+    rows[2]["trials"] = [{"seed": 0}]
+    rows[2]["values"] = [0.1]  # seed 0 of GD++ far above the paper; its best (another seed) is not
+    first = "\n".join(report._differences(rows)).split("Seed 0 alone")[1].split("**The paper")[0]
+    assert "2 of 3 cells" in first and "- GDPP 5 `u1`: 0.1 / 0.014 (7.14x)" in first and "DIAG" not in first
     rows[3] = row("FULL", 6, "u5", 0.040, 0.044)  # ours below DIAG too: nothing to list
     assert "- none" in "\n".join(report._differences(rows)).split("FULL below its DIAG")[1]
