@@ -22,9 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lintx import metrics
+from lintx import metrics, theory
 from lintx.checkpoint import DivergedError, atomic_write, load, read_sidecar
-from lintx import theory
 from lintx.metrics import EVAL_CHUNK, evaluate
 from lintx.reference import COLUMNS, paper_table1
 from lintx.ridge import AdaRR, ConstRR, TunedRR, tune_baselines
