@@ -74,6 +74,8 @@ RECIPES = {
     # and 16x (session 20: FULL 7 layers on {1,3,5}). These multiply fast's current recipe: where fast itself
     # trains 16x the steps (FULL 5-7 layers on {1,3}, 7 layers on {1,3,5} since session 21) they are 32-256x.
     "fast-16xsteps": lambda cfg, noise: _scaled(cfg, noise, steps=16),
+    # and at lr/3, the rule fast adopted for FULL 7 layers on {1,3,5} in session 21 (session 22: 5-6 layers there)
+    "fast-16xsteps-lr3": lambda cfg, noise: dataclasses.replace(_scaled(cfg, noise, steps=16), lr=get_profile("fast").recipe(cfg, noise).lr / 3),
     # the fast recipe without gradient clipping (random starts only: not FULL with 5+ layers)
     "fast-noclip": lambda cfg, noise: dataclasses.replace(get_profile("fast").recipe(cfg, noise), clip=0.0),
 }

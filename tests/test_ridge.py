@@ -55,7 +55,9 @@ TUNE_NUM = 30_000
 ROUNDING = 0.0005
 
 
-@pytest.fixture(scope="module")
+# Session scope: xdist's loadgroup sends this group to one worker but may interleave other modules' tests
+# there, which tore a module-scoped fixture down and computed it again (2 x 110 s in one measured run).
+@pytest.fixture(scope="session")
 def baseline_losses():
     out = {}
     for label in COLUMNS:
