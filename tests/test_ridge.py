@@ -55,8 +55,8 @@ TUNE_NUM = 30_000
 ROUNDING = 0.0005
 
 
-# Session scope: xdist's loadgroup sends this group to one worker but may interleave other modules' tests
-# there, which tore a module-scoped fixture down and computed it again (2 x 110 s in one measured run).
+# One worker computes this (110 s) for the whole group: `make test` runs `--dist loadgroup`, which needs
+# pytest 9.1 (with 9.2 xdist 3.8 stops grouping and both workers computed it; README, Dependencies).
 @pytest.fixture(scope="session")
 def baseline_losses():
     out = {}
