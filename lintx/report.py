@@ -79,12 +79,12 @@ def _stored(path: Path, key: dict):
 
 def stale_evaluations(data_dir, ignore: Sequence[Path] = ()) -> list[Path]:
     """Entries of the evaluation cache ``DATA/evals`` that nothing will read again: computed by other
-    evaluation code (:func:`_eval_code`) or unreadable, or of a checkpoint that is in no ``DATA/PROFILE/``
+    evaluation code (:func:`_eval_code`) or theory code (``THEORY_MODULES``) or unreadable, or of a checkpoint that is in no ``DATA/PROFILE/``
     folder (its SHA-256 in no sidecar there; checkpoints in ``ignore``, about to be deleted, do not count).
     Baselines' entries are kept while the evaluation code is current."""
     ignore = {Path(p) for p in ignore}
     shas = {read_sidecar(p)["npz_sha256"] for p in Path(data_dir).glob("*/*.npz") if p not in ignore}
-    code, stale = _eval_code(), []
+    code, theory_code, stale = _eval_code(), code_version(THEORY_MODULES), []
     for path in sorted(Path(data_dir, "evals").glob("*.json")):
         try:
             key = json.loads(path.read_text()).get("key", {})
@@ -92,7 +92,7 @@ def stale_evaluations(data_dir, ignore: Sequence[Path] = ()) -> list[Path]:
             key = {}
         predictor = key.get("predictor", "")
         checkpoint = isinstance(predictor, str) and len(predictor) == 64 and all(c in "0123456789abcdef" for c in predictor)
-        theory_stale = "theory_code" in key and key["theory_code"] != code_version(THEORY_MODULES)
+        theory_stale = "theory_code" in key and key["theory_code"] != theory_code
         if key.get("eval_code") != code or theory_stale or (checkpoint and predictor not in shas):
             stale.append(path)
     return stale
