@@ -224,16 +224,17 @@ def _theory_cached(data_dir, key: dict, compute) -> dict:
     return cached(Path(data_dir) / "evals", {**key, "theory_code": code_version(THEORY_MODULES)}, lambda: _tolist(compute()))
 
 
-def implicit_gap(data_dir, noise, eval_seed: int, num: int, ck=None, layers: int = 0, heads: int = 0) -> np.ndarray:
+def implicit_gap(data_dir, noise, eval_seed: int, num: int, ck=None, layers: int = 0, heads: int = 0,
+                 p_std: float = 0.05, q_std: float = 0.0025) -> np.ndarray:
     """Theorem 4.1 (:func:`lintx.theory.implicit_gap`) on ``num`` sequences of ``noise``, cached: ``(L,)``.
 
     For the checkpoint ``ck``, or (``ck=None``) for random FULL weights with ``layers`` layers and
-    ``heads`` heads (``P`` std 0.05, ``Q`` std 0.0025, drawn from the evaluation key folded with ``heads``)."""
+    ``heads`` heads (``P`` std ``p_std``, ``Q`` std ``q_std``, drawn from the evaluation key folded with ``heads``)."""
     key = {"theory": "implicit_gap", "noise": noise.to_json(), "eval_seed": eval_seed, "num": num}
     if ck is not None:
         key["predictor"] = ck.meta["npz_sha256"]
     else:
-        key.update(layers=layers, heads=heads)
+        key.update(layers=layers, heads=heads, p_std=p_std, q_std=q_std)
 
     def compute():
         tokens = sample_batch(jax.random.key(eval_seed), noise, num).tokens
@@ -242,7 +243,7 @@ def implicit_gap(data_dir, noise, eval_seed: int, num: int, ck=None, layers: int
         else:
             k1, k2 = jax.random.split(jax.random.fold_in(jax.random.key(eval_seed), heads))
             shape = (layers, heads, tokens.shape[-1], tokens.shape[-1])
-            P, Q = 0.05 * jax.random.normal(k1, shape), 0.0025 * jax.random.normal(k2, shape)
+            P, Q = p_std * jax.random.normal(k1, shape), q_std * jax.random.normal(k2, shape)
         return {"gap": theory.implicit_gap(P, Q, tokens)}
 
     return np.asarray(_theory_cached(data_dir, key, compute)["gap"])

@@ -209,7 +209,7 @@ def test_table1_report_lists_where_we_differ_from_the_paper_within_tolerance_or_
             row("FULL", 6, "u5", 0.0475, 0.044, mean=0.5),  # seeds disagree, and the paper's FULL is below its DIAG
             row("DIAG", 6, "u5", 0.0448, 0.048)]
     text = "\n".join(report._differences(rows))
-    above, below, spread, first, order = text.split("**")[2::2]
+    above, below, spread, _, order = text.split("**")[2::2]
     assert "DIAG 5 `u1`: 0.0028 / 0.002 (1.4x)" in above and "FULL 5" not in above and "outside tolerance" not in above
     assert "GDPP 5 `u1`: 0.009 / 0.014 (0.643x)" in below and "DIAG 5" not in below
     assert "FULL 6 `u5`: best 0.0475, mean 0.5 over 2 seeds" in spread
