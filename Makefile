@@ -13,7 +13,7 @@ BUILD := build
 PAPERMILL_ARGS ?=
 PAPERMILL = $(PY) -m papermill --cwd . -p profile $(PROFILE) $(NOTEBOOK_ARGS) $(PAPERMILL_ARGS) --progress-bar
 
-.PHONY: venv test bench clean figures theory table1 fig1 fig2 fig3 fig4 fig5 fig6 fig7 data
+.PHONY: venv test bench binder-check clean figures theory table1 tails fig1 fig2 fig3 fig4 fig5 fig6 fig7 data
 
 # The environment is rebuilt when the pins change (pyproject.toml, requirements.lock).
 $(STAMP): pyproject.toml requirements.lock
@@ -30,6 +30,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/train_step.py
 
+# Binder's limits here: a fresh venv from environment.yml, every notebook on one CPU under 2 GB, shipped cache
+binder-check:
+	$(PYTHON) benchmarks/binder_check.py
+
 # Every figure and Table 1. First the grid runner trains any checkpoint of seed 0 that the notebooks need
 # and data/ lacks (two processes, one per core: faster than the notebooks training one model at a time;
 # with the shipped cache it has nothing to do), then the notebooks run (in parallel under make -j2; the two
@@ -41,11 +45,12 @@ figures: $(STAMP)
 	@echo "== training what data/$(PROFILE) lacks (seed 0 of the study)"; start=$$(date +%s); \
 	$(PY) -m lintx train --profile $(PROFILE) --seeds 0 --workers 2 --diverged-ok && \
 	echo "== grid done in $$(( $$(date +%s) - start )) s"
-	@$(MAKE) --no-print-directory table1 fig2 fig1 fig3 fig7 fig5 fig6 fig4 theory
+	@$(MAKE) --no-print-directory table1 fig2 fig1 fig3 fig7 fig5 fig6 fig4 theory tails
 
 # One rule for every notebook target: target -> notebook it executes into $(BUILD)/.
 NOTEBOOK_theory := theory
 NOTEBOOK_table1 := table1
+NOTEBOOK_tails := tails
 NOTEBOOK_fig1 := fig1_loss_vs_layers
 NOTEBOOK_fig2 := fig2_variance_profiles
 NOTEBOOK_fig3 := fig3_categorical
@@ -57,13 +62,16 @@ NOTEBOOK_fig7 := fig7_layer_profiles
 # PROFILE=quick also evaluates at reduced fidelity: 20,000 sequences per loss and per baseline tuning
 # (instead of 100,000) and 2,000 per sigma of a per-variance profile (instead of 10,000).
 ifeq ($(PROFILE),quick)
-EVAL_ARGS := -p num 20000 -p tune_num 20000
+EVAL_ARGS := -p num 20000 -p tune_num 20000 -p selection_num 5000
 SIGMA_ARGS := -p profile_num 2000
 endif
 table1 fig1 fig4 fig5: NOTEBOOK_ARGS = $(EVAL_ARGS)
+# the tails figure reads figures/table1.csv
+tails: table1
+tails: NOTEBOOK_ARGS = -p num $(if $(filter quick,$(PROFILE)),20000,100000)
 fig2 fig3 fig6 fig7: NOTEBOOK_ARGS = $(EVAL_ARGS) $(SIGMA_ARGS)
 
-theory table1 fig1 fig2 fig3 fig4 fig5 fig6 fig7: $(STAMP)
+theory table1 tails fig1 fig2 fig3 fig4 fig5 fig6 fig7: $(STAMP)
 	@mkdir -p $(BUILD)
 	@echo "== building $@ (notebooks/$(NOTEBOOK_$@).ipynb, profile $(PROFILE))"; start=$$(date +%s); \
 	$(PAPERMILL) notebooks/$(NOTEBOOK_$@).ipynb $(BUILD)/$(NOTEBOOK_$@).ipynb && \

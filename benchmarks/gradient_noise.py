@@ -3,8 +3,8 @@ because its steps see mostly noise?).
 
     python benchmarks/gradient_noise.py [--cells full-L5-c13,full-L7-c13] [--batches 400] [--seed best]
 
-For each cell it loads a shipped ``fast`` checkpoint (by default the cell's best seed on Table 1's evaluation
-set, as Table 1 picks it, :func:`lintx.report.best_checkpoint`; or ``--seed N``), takes the training objective's gradient (Eq. 7, over the
+For each cell it loads a shipped ``fast`` checkpoint (by default the seed Table 1 reports, chosen on the
+selection sets, :func:`lintx.report.best_checkpoint`; or ``--seed N``), takes the training objective's gradient (Eq. 7, over the
 normalised parameters Adam updates, at the recipe's batch) on ``--batches`` fresh batches, and prints:
 
 - the median norm of one batch's gradient,
@@ -30,6 +30,7 @@ import numpy as np
 from lintx.checkpoint import load
 from lintx.model import ModelConfig
 from lintx.profiles import get_profile
+from lintx.evaluation import Protocol
 from lintx.report import best_checkpoint
 from lintx.store import checkpoint_path, precision
 from lintx.tasks import noise_from_label
@@ -44,7 +45,7 @@ def measure(cell: str, batches: int, seed: int | None) -> dict:
     cfg, noise = ModelConfig(variant, int(depth[1:])), noise_from_label(label)
     prof = get_profile("fast")
     if seed is None:  # Table 1's pick, from the cached evaluations; trains nothing
-        path = best_checkpoint(ROOT / "data", "fast", cfg, noise, range(prof.seeds), 2024, 100_000, train_missing=False)
+        path = best_checkpoint(ROOT / "data", "fast", cfg, noise, range(prof.seeds), Protocol(), train_missing=False)
     else:
         path = checkpoint_path(ROOT / "data", "fast", cfg, noise, seed)
     ckpt = load(path)

@@ -23,7 +23,7 @@ from lintx.metrics import evaluate
 from lintx.model import Model, ModelConfig, w_matrix
 from lintx.profiles import get_profile
 from lintx.reference import paper_table1
-from lintx.report import evaluate_checkpoint
+from lintx.evaluation import evaluate_checkpoint
 from lintx.spectral import SpectralConfig, fit, noiseless_loss, wishart_sample
 from lintx.store import checkpoint_path
 from lintx.tasks import noise_from_label

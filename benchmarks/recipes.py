@@ -66,15 +66,15 @@ RECIPES = {
     "b1024x1000L": lambda cfg, noise: TrainConfig(steps=1000 * min(cfg.layers, 5), batch=1024, lr=_lr(cfg.layers)),
     "b512x1000L-lr1e-2": lambda cfg, noise: TrainConfig(steps=1000 * min(cfg.layers, 5), batch=512, lr=1e-2),
     "b512x2000L-lr2e-2-b2.99": lambda cfg, noise: TrainConfig(steps=2000 * min(cfg.layers, 5), batch=512, lr=2e-2, b2=0.99),
-    # the fast recipe in float32 (since session 10 it trains FULL with 6+ layers in float64)
+    # the fast recipe in float32 (it trains FULL with 6+ layers in float64)
     "fast-float32": lambda cfg, noise: dataclasses.replace(get_profile("fast").recipe(cfg, noise), dtype="float32"),
-    # the fast recipe with 2x or 4x the steps (session 14: is FULL on categorical noise step-limited?)
+    # the fast recipe with 2x or 4x the steps (is FULL on categorical noise step-limited?)
     "fast-2xsteps": lambda cfg, noise: _scaled(cfg, noise, steps=2),
     "fast-4xsteps": lambda cfg, noise: _scaled(cfg, noise, steps=4),
-    # and 16x (session 20: FULL 7 layers on {1,3,5}). These multiply fast's current recipe: where fast itself
-    # trains 16x the steps (FULL 5-7 layers on {1,3}, 7 layers on {1,3,5} since session 21) they are 32-256x.
+    # and 16x (FULL 7 layers on {1,3,5}). These multiply fast's current recipe: where fast itself
+    # trains 16x the steps (FULL 5-7 layers on {1,3}, 7 layers on {1,3,5}) they are 32-256x.
     "fast-16xsteps": lambda cfg, noise: _scaled(cfg, noise, steps=16),
-    # and at lr/3, the rule fast adopted for FULL 7 layers on {1,3,5} in session 21 (session 22: 5-6 layers there)
+    # and at lr/3, the rule fast adopted for FULL 7 layers on {1,3,5} (measured at 5-6 layers there)
     "fast-16xsteps-lr3": lambda cfg, noise: dataclasses.replace(_scaled(cfg, noise, steps=16), lr=get_profile("fast").recipe(cfg, noise).lr / 3),
     # the fast recipe without gradient clipping (random starts only: not FULL with 5+ layers)
     "fast-noclip": lambda cfg, noise: dataclasses.replace(get_profile("fast").recipe(cfg, noise), clip=0.0),
@@ -129,7 +129,7 @@ def main():
                     jax.block_until_ready(result.params)
                 total += time.perf_counter() - start
                 params = unstack(result, 0)
-                with jax.enable_x64(False):  # the shared set: 64-bit JAX would draw other sigmas (lintx.report.cached)
+                with jax.enable_x64(False):  # the shared set: 64-bit JAX would draw other sigmas (lintx.evaluation.cached)
                     r = evaluate(Model(c, params), noise, jax.random.key(2024), args.num)
                 flag = " (diverged)" if result.diverged[0] else ""
                 ref = paper.get((c.variant.upper(), L), {}).get(noise.label)  # none for 8 layers

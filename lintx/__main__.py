@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -35,10 +36,38 @@ SINGLE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads
 
 
 def _depths(text: str) -> list[int]:
-    if "-" in text:
-        lo, hi = text.split("-")
-        return list(range(int(lo), int(hi) + 1))
-    return [int(x) for x in text.split(",")]
+    """``1-7`` or ``2,4,6``: depths >= 1, at least one."""
+    try:
+        if "-" in text:
+            lo, hi = text.split("-")
+            depths = list(range(int(lo), int(hi) + 1))
+        else:
+            depths = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"depths must look like 1-7 or 2,4,6, got {text!r}") from None
+    if not depths or min(depths) < 1:
+        raise argparse.ArgumentTypeError(f"depths must name at least one depth, each >= 1, got {text!r}")
+    return depths
+
+
+def _seed(text: str) -> int:
+    try:
+        seed = int(text)
+    except ValueError:
+        seed = -1
+    if seed < 0:
+        raise argparse.ArgumentTypeError(f"seeds must be non-negative integers, got {text!r}")
+    return seed
+
+
+def _noise_label(text: str) -> str:
+    """A noise setting (``u5``, ``uniform:4.5``, ``categorical:2,4``, ``fixed:1``), as its label."""
+    from lintx.tasks import noise_from_label
+
+    try:
+        return noise_from_label(text).label
+    except (TypeError, ValueError) as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _jobs(args):
@@ -47,7 +76,7 @@ def _jobs(args):
 
     prof = get_profile(args.profile)
     seeds = args.seeds if args.seeds is not None else list(range(prof.seeds))
-    grid = study_grid(args.depths, args.columns, args.variants, deep_u5=args.deep_u5)
+    grid = study_grid(args.depths, args.columns, args.variants, deep_u5=args.deep_u5, d=args.d, n=args.n)
     jobs = [(cfg, noise, s) for s in seeds for cfg, noise in grid]  # seed-major: seed 0 of everything first
     # shallow and simple first, so a warm start's parent is usually trained before its children
     order = {"gdpp": 0, "diag": 1, "full": 2}
@@ -101,15 +130,17 @@ def train_command(args) -> int:
 
     import jax
 
-    from lintx.store import checkpoint_path, recorded_failure
+    from lintx.store import checkpoint_path, is_trained, recorded_failure
 
+    if args.devices > len(jax.local_devices()):
+        raise ValueError(f"--devices {args.devices}: only {len(jax.local_devices())} local JAX device(s) here")
     prof, jobs = _jobs(args)
     i, k = args.shard
     mine = _shard(jobs, i, k)
     paths = [checkpoint_path(args.data, prof, cfg, noise, seed) for cfg, noise, seed in mine]
     failures = [recorded_failure(args.data, prof, cfg, noise, seed) for cfg, noise, seed in mine]
     recorded = [(p, f) for p, f in zip(paths, failures) if f is not None]
-    todo = [j for j, p, f in zip(mine, paths, failures) if not p.exists() and f is None]
+    todo = [j for j, p, f in zip(mine, paths, failures) if not is_trained(p) and f is None]
     log_path = os.path.join(args.data, prof.name, "train_log.jsonl")
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     print(f"[shard {i}/{k}] {len(mine)} models in this shard, {len(mine) - len(todo) - len(recorded)} already trained, "
@@ -150,7 +181,7 @@ def _train_spares(args, prof, mine, tag, log) -> list[str]:
     + 1, ...`` in order until ``m`` of them have checkpoints or the spares run out. Returns the spares that
     diverged. Shards may look at one model together: the store's lock trains each spare once, and a
     shard that sees more divergences goes on to the next spare."""
-    from lintx.store import checkpoint_path, recorded_failure
+    from lintx.store import checkpoint_path, is_trained, recorded_failure
 
     failed = []
     for cfg, noise in dict.fromkeys((cfg, noise) for cfg, noise, _ in mine):
@@ -159,10 +190,10 @@ def _train_spares(args, prof, mine, tag, log) -> list[str]:
             if lost == 0:
                 break
             path = checkpoint_path(args.data, prof, cfg, noise, s)
-            if not path.exists() and recorded_failure(args.data, prof, cfg, noise, s) is None:
+            if not is_trained(path) and recorded_failure(args.data, prof, cfg, noise, s) is None:
                 print(f"[{tag}] {cfg.variant} L{cfg.layers} {noise.label}: spare seed {s} for a seed that diverged after every retry", flush=True)
                 failed += _train_jobs(args, prof, [(cfg, noise, s)], tag, log)
-            lost -= path.exists()
+            lost -= is_trained(path)
     return failed
 
 
@@ -171,7 +202,7 @@ def check_command(args) -> int:
     ``validation_loss`` in their sidecar): one line per failure, a summary, exit status 1 if any fails."""
     from pathlib import Path
 
-    from lintx.checkpoint import load
+    from lintx.checkpoint import CheckpointError, load
     from lintx.profiles import get_profile
     from lintx.store import held_out_loss, held_out_problem
 
@@ -179,7 +210,12 @@ def check_command(args) -> int:
     paths = sorted(Path(args.data, prof.name).glob("*.npz"))
     failed, checked = [], 0
     for path in paths:
-        ckpt = load(path)
+        try:
+            ckpt = load(path)
+        except CheckpointError as e:  # listed, and the others still checked
+            failed.append(path.name)
+            print(f"BAD {path.name}: {e}", flush=True)
+            continue
         if "validation_loss" in ckpt.meta and not args.all:
             continue
         checked += 1
@@ -194,13 +230,16 @@ def check_command(args) -> int:
 
 def prune_command(args) -> int:
     """List the files of a profile that a changed recipe or code left behind (:func:`lintx.store.stale_files`)
-    and the evaluation-cache entries of checkpoints no longer in ``DATA`` (:func:`lintx.report.stale_evaluations`);
+    and the evaluation-cache entries of checkpoints no longer in ``DATA`` (:func:`lintx.evaluation.stale_evaluations`);
     delete them with ``--delete``. They stay in git history where they were committed."""
-    from lintx.report import stale_evaluations
+    from lintx.evaluation import stale_evaluations
     from lintx.store import stale_files
 
-    files = stale_files(args.data, args.profile)
-    evals = stale_evaluations(args.data, ignore=[p for p in files if p.suffix == ".npz"])
+    bad = []
+    files = stale_files(args.data, args.profile, bad=bad)
+    for path, error in bad:  # never deleted: a corrupt checkpoint is for a person to look at
+        print(f"BAD {path}: {error}", flush=True)
+    evals = stale_evaluations(args.data, ignore=[p for p in files if p.suffix == ".npz"] + [p for p, _ in bad])
     for path in files + evals:
         print(("deleting " if args.delete else "stale ") + str(path), flush=True)
         if args.delete:
@@ -208,22 +247,31 @@ def prune_command(args) -> int:
     checkpoints = sum(p.suffix == ".npz" for p in files)
     print(f"{checkpoints} stale checkpoints, {len(files) - 2 * checkpoints} other stale files in {os.path.join(args.data, args.profile)}, "
           f"{len(evals)} stale evaluations in {os.path.join(args.data, 'evals')}: "
-          + ("deleted" if args.delete else "run with --delete to remove them"), flush=True)
-    return 0
+          + ("deleted" if args.delete else "run with --delete to remove them")
+          + (f"; {len(bad)} corrupt checkpoint(s) listed above, left in place" if bad else ""), flush=True)
+    return 1 if bad else 0
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, naming the parameter and the value; no usage block
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def main(argv=None) -> int:
     from lintx.reference import COLUMNS
 
-    ap = argparse.ArgumentParser(prog="python -m lintx", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="command", required=True)
+    ap = _Parser(prog="python -m lintx", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
     t = sub.add_parser("train", help="train every missing model of a profile's grid")
     t.add_argument("--profile", default="fast", help="paper, fast or quick (lintx.profiles)")
     t.add_argument("--data", default="data")
-    t.add_argument("--seeds", type=int, nargs="+", default=None, help="default: the profile's seed count")
-    t.add_argument("--columns", nargs="+", default=list(COLUMNS), choices=list(COLUMNS))
+    t.add_argument("--seeds", type=_seed, nargs="+", default=None, help="default: the profile's seed count")
+    t.add_argument("--columns", type=_noise_label, nargs="+", default=list(COLUMNS),
+                   help="noise settings: Table 1's columns (default) or any, e.g. u4.5, uniform:4.5, categorical:2,4, fixed:1")
     t.add_argument("--depths", type=_depths, default=list(range(1, 8)))
     t.add_argument("--variants", nargs="+", default=["gdpp", "diag", "full"], choices=["gdpp", "diag", "full"])
+    t.add_argument("--d", type=int, default=10, help="input dimension (the paper: 10)")
+    t.add_argument("--n", type=int, default=20, help="context length (the paper: 20)")
     t.add_argument("--no-deep-u5", dest="deep_u5", action="store_false", help="skip the 8-layer sigma_max=5 models")
     t.add_argument("--workers", type=int, default=1, help="processes, each on one XLA thread (CPU)")
     t.add_argument("--devices", type=int, default=0, help="local JAX devices to spread models over (default: all)")
@@ -242,6 +290,19 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.command == "train" and (args.workers < 1 or args.devices < 0):
         ap.error(f"--workers must be >= 1 and --devices >= 0 (0: all local devices), got {args.workers} and {args.devices}")
+    try:
+        return _run(args, argv)
+    except (ValueError, TypeError, OSError) as e:  # bad input or a bad file: one line naming it, no traceback
+        print(f"python -m lintx {args.command}: error: {e}", file=sys.stderr, flush=True)
+        return 2
+
+
+def _run(args, argv) -> int:
+    from lintx.profiles import get_profile
+
+    get_profile(args.profile)  # an unknown profile is refused before anything runs
+    if args.command in ("check", "prune") and not os.path.isdir(os.path.join(args.data, args.profile)):
+        raise ValueError(f"--data {args.data!r}: no folder {os.path.join(args.data, args.profile)!r} of checkpoints")
     if args.command == "check":
         return check_command(args)
     if args.command == "prune":
@@ -253,9 +314,37 @@ def main(argv=None) -> int:
             j = base.index("--workers")
             del base[j : j + 2]
         base = [a for a in base if not a.startswith("--workers=")]
-        procs = [subprocess.Popen([sys.executable, "-m", "lintx", *base, "--shard", f"{w}/{args.workers}"], env=env) for w in range(args.workers)]
-        return max(p.wait() for p in procs)
+        return _workers([[sys.executable, "-m", "lintx", *base, "--shard", f"{w}/{args.workers}"] for w in range(args.workers)], env)
     return train_command(args)
+
+
+def _workers(commands: list[list[str]], env: dict) -> int:
+    """Run the worker processes and wait for them. SIGINT or SIGTERM stops every one of them (SIGTERM, then
+    SIGKILL after 10 s) before this process exits: a checkpoint is written atomically, so a rerun resumes
+    and loses at most the models in progress."""
+    procs = [subprocess.Popen(c, env=env) for c in commands]
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return max(p.wait() for p in procs)
+    except KeyboardInterrupt:
+        print("python -m lintx: interrupted; stopping the workers", file=sys.stderr, flush=True)
+        return 130
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

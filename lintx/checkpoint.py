@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -26,9 +27,11 @@ import numpy as np
 from lintx.model import Model, ModelConfig, from_full, to_full
 from lintx.tasks import Noise, noise_from_json
 from lintx.train import TrainConfig, TrainResult, unstack
-from lintx.versions import code_version, versions
+from lintx.versions import NUMERICS, versions
 
 FORMAT = 1
+# the store's names: VARIANT-L{layers}-H{heads}-{noise label}-s{seed}-{key}; a file so named must match its sidecar
+_NAME = re.compile(r"^(?P<variant>gdpp|diag|full)-L(?P<layers>\d+)-H(?P<heads>\d+)-(?P<label>.+)-s(?P<seed>\d+)-[0-9a-f]{10}$")
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
@@ -117,7 +120,7 @@ def sidecar(ckpt: Checkpoint, npz: bytes) -> dict:
         "n": cfg.n,
         "noise": ckpt.noise.to_json(),
         **ckpt.meta,
-        "versions": {**versions(), "code": code_version()},
+        "versions": {**versions(), "numerics": NUMERICS},
         "dtype": str(ckpt.P.dtype),
         "npz_sha256": hashlib.sha256(npz).hexdigest(),
     }
@@ -128,6 +131,9 @@ def save(path, ckpt: Checkpoint) -> Path:
     path = Path(path)
     if path.suffix != ".npz":
         raise ValueError(f"checkpoint path must end in .npz, got {path}")
+    for target in (path, sidecar_path(path)):  # a rename would replace a read-only file without a word
+        if target.exists() and not (os.access(target, os.W_OK) and target.stat().st_mode & 0o222):  # root ignores modes
+            raise PermissionError(f"{target} is read-only; not replacing it")
     if not (np.all(np.isfinite(ckpt.P)) and np.all(np.isfinite(ckpt.Q))):
         raise DivergedError(f"{path}: refusing to save non-finite weights")
     from_full(ckpt.cfg, ckpt.P, ckpt.Q)  # the arrays must have the variant's form
@@ -183,5 +189,10 @@ def load(path) -> Checkpoint:
         from_full(cfg, P, Q)
     except ValueError as e:
         raise CheckpointError(f"{path}: arrays do not match the sidecar's model ({e})") from None
+    named = _NAME.match(path.stem)
+    if named and (named["variant"], int(named["layers"]), int(named["heads"]), named["label"], int(named["seed"])) != (
+            cfg.variant, cfg.layers, cfg.heads, noise.label, meta.get("seed")):
+        raise CheckpointError(f"{sidecar_path(path)}: describes {cfg.variant} L{cfg.layers} H{cfg.heads} {noise.label} seed "
+                              f"{meta.get('seed')}, but the file is named {path.name} (an edited or misplaced sidecar)")
     keep = {k: v for k, v in meta.items() if k not in {"format", "variant", "layers", "heads", "d", "n", "noise"}}
     return Checkpoint(cfg, noise, P, Q, keep)

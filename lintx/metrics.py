@@ -79,9 +79,16 @@ def _check_num(num) -> int:
     return int(num)
 
 
+WORST = 10  # the tail statistic: how much of a set's adjusted loss its WORST sequences carry
+
+
 def _accumulate(chunk_errors, key: jax.Array, num: int) -> dict:
-    """Loss statistics over ``num`` sequences; chunk ``i`` is ``chunk_errors(fold_in(key, i))``."""
-    model_sum, oracle_sum, adjusted_sq = 0.0, 0.0, 0.0
+    """Loss statistics over ``num`` sequences; chunk ``i`` is ``chunk_errors(fold_in(key, i))``.
+
+    Besides the means, the tail of the per-sequence adjusted loss (model's half squared error minus the
+    oracle's): ``worst_share``, the sum over the :data:`WORST` largest divided by the sum over all ``num``
+    (the share of the set's adjusted loss they carry), and ``max_sequence``, the largest one."""
+    model_sum, oracle_sum, adjusted_sq, worst = 0.0, 0.0, 0.0, None
     for i, start in enumerate(range(0, num, EVAL_CHUNK)):
         m = min(EVAL_CHUNK, num - start)  # the last chunk is drawn whole and cut, so sets share prefixes
         err, err_oracle = chunk_errors(jax.random.fold_in(key, i))
@@ -89,12 +96,17 @@ def _accumulate(chunk_errors, key: jax.Array, num: int) -> dict:
         model_sum = model_sum + err.sum(-1)
         oracle_sum = oracle_sum + err_oracle.sum()
         adjusted_sq = adjusted_sq + ((err - err_oracle) ** 2).sum(-1)
+        both = err - err_oracle if worst is None else np.concatenate([worst, err - err_oracle], axis=-1)
+        worst = -np.sort(-both, axis=-1)[..., :WORST]
     adjusted = (model_sum - oracle_sum) / num
+    total = model_sum - oracle_sum
     return {
         "loss": np.asarray(model_sum / num),
         "oracle_loss": np.asarray(oracle_sum / num),
         "adjusted_loss": np.asarray(adjusted),
         "adjusted_stderr": np.sqrt(np.maximum(adjusted_sq / num - adjusted**2, 0.0) / max(num - 1, 1)),
+        "worst_share": np.asarray(np.where(total > 0, worst.sum(-1) / np.where(total > 0, total, 1.0), np.nan)),
+        "max_sequence": np.asarray(worst[..., 0]),
     }
 
 
@@ -133,3 +145,26 @@ def variance_profile(
 ) -> np.ndarray:
     """Adjusted loss at each fixed noise level in ``sigmas``: shape ``(len(sigmas), *leading)``."""
     return profile(predictor, sigmas, key, num, d, n)["adjusted_loss"]
+
+
+@jax.jit
+def _sequence_chunk(predictor, tokens, sigma, y):
+    """Last layer's adjusted half squared error and ``lambda_max(Sigma)`` of each sequence of a chunk."""
+    x = tokens[:, :-1, :-1]  # context inputs (B, n, d)
+    lam = jnp.linalg.eigvalsh(jnp.einsum("bni,bnj->bij", x, x))[:, -1]
+    err = 0.5 * (jnp.atleast_2d(predictor(tokens))[-1] - y) ** 2
+    return err - 0.5 * (oracle_predict(tokens, sigma) - y) ** 2, lam
+
+
+def sequence_errors(predictor, noise: Noise, key: jax.Array, num: int, d: int = 10, n: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sequence adjusted loss (the last layer's half squared error minus the oracle's) and the largest
+    eigenvalue of the context's ``Sigma = sum_i x_i x_i^T`` (Sec. 2.2), each ``(num,)``, on the same
+    sequences as :func:`evaluate` with the same ``key``: where a heavy-tailed loss comes from."""
+    num = _check_num(num)
+    out = []
+    for i, start in enumerate(range(0, num, EVAL_CHUNK)):
+        m = min(EVAL_CHUNK, num - start)
+        b = _sample_chunk(jax.random.fold_in(key, i), noise, _chunk_size(num), d, n)
+        adjusted, lam = _sequence_chunk(predictor, b.tokens, b.sigma, b.y_query)
+        out.append((np.asarray(adjusted[:m], np.float64), np.asarray(lam[:m], np.float64)))
+    return np.concatenate([a for a, _ in out]), np.concatenate([lam for _, lam in out])

@@ -52,12 +52,10 @@ class ModelConfig:
     n: int = N
 
     def __post_init__(self):
-        if self.variant not in VARIANTS:
+        if not isinstance(self.variant, str) or self.variant not in VARIANTS:
             raise ValueError(f"unknown model variant {self.variant!r}; expected one of {VARIANTS}")
-        _check_int("layers", self.layers, 1)
-        _check_int("heads", self.heads, 1)
-        _check_int("d", self.d, 1)
-        _check_int("n", self.n, 1)
+        for name in ("layers", "heads", "d", "n"):  # stored as plain ints (a numpy integer is not JSON)
+            object.__setattr__(self, name, _check_int(name, getattr(self, name), 1))
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         L, H, k = self.layers, self.heads, self.d + 1

@@ -10,35 +10,34 @@ number of seeds to train. Three profiles:
   ``benchmarks/RESULTS.md``). Adam on normalised parameters (see :mod:`lintx.train`), 5% warm-up then
   cosine decay, clipping at 1.0, batch 512 (as good as 2048 at a quarter of the cost for DIAG: L=4 0.0570
   vs 0.0568; FULL with 1-4 layers, 60 times DIAG's parameters, is trained at the paper's batch 2048,
-  which lowers its loss by 7-11%; with 3 layers on categorical noise twice as long, session 14). Up to 4
+  which lowers its loss by 7-11%; with 3 layers on categorical noise twice as long). Up to 4
   layers: ``1000 L`` steps at lr 3e-2. 5+ layers: 5000 steps
   at lr 2e-2 with ``b2 = 0.99`` (DIAG L=7 at ``sigma_max = 5``: 0.045, paper 0.047, 88 s on one core).
   FULL with 5+ layers starts closer to the identity (init std 0.01 instead of 0.1), with a 30% warm-up
   and lr 1e-2: the DIAG recipe diverged for it at every learning rate tried (its forward pass is cubic
   per layer and explodes on tail sequences), while this one trained FULL 7 layers at ``sigma_max = 5`` to
   0.045 (paper 0.047) and on ``{1,3}`` to 0.0144 (paper 0.010; DIAG 0.024), seed 0, 92 s each
-  (``benchmarks/RESULTS.md``, session 7). It was still unstable in float32: of the 74 models of the
-  session-7 retrain, 24 were kept from the retry at lr / 3 and 9 diverged after every retry. Mid-training
+  (``benchmarks/RESULTS.md``). It was still unstable in float32: of the 74 models of the
+  retrain with it, 24 were kept from the retry at lr / 3 and 9 diverged after every retry. Mid-training
   those models explode on rare sequences, which float32 cannot represent, so the step is skipped and the
-  model never learns from them; with 6+ layers FULL therefore trains in float64 (session 10, :func:`_fast`),
-  where the same seeds train through that phase. Until session 7, FULL
-  with 5+ layers was fine-tuned from the trained DIAG model instead, which kept it in DIAG's solution.
-  Without noise (``sigma_max = 0``) it still is (:func:`_fast_start`, session 9): there the variants learn
+  model never learns from them; with 6+ layers FULL therefore trains in float64 (:func:`_fast`),
+  where the same seeds train through that phase. A FULL model with 5+ layers fine-tuned from the
+  trained DIAG model stays in DIAG's solution, so only without noise (``sigma_max = 0``) it still is (:func:`_fast_start`): there the variants learn
   the same algorithm and the random start was worst (7 layers diverged with both seeds). DIAG and GD++
-  with 7+ layers (5+ without noise) are grown from their trained (L-1)-layer model since session 11
+  with 7+ layers (5+ without noise) are grown from their trained (L-1)-layer model
   (:func:`_fast_start`): from a random start 7 layers were no better than 6, while the grown model beat
   the random start in every cell tried, and without noise by two to three orders of magnitude.
-  DIAG with 6+ layers on ``{1,3}`` is refined after Adam by L-BFGS on a fixed sample (session 15,
-  :func:`_fast_refine`, :mod:`lintx.refine`). A seed that diverges after every retry is replaced by a
-  spare seed (5, then 6; ``Profile.spare_seeds``, session 16), so every model keeps 5 seeds where it can.
+  DIAG with 6+ layers on ``{1,3}`` is refined after Adam by L-BFGS on a fixed sample
+  (:func:`_fast_refine`, :mod:`lintx.refine`). A seed that diverges after every retry is replaced by a
+  spare seed (5, then 6; ``Profile.spare_seeds``), so every model keeps 5 seeds where it can.
   FULL with 5+ layers on ``{1,3,5}``, where its random start ended above the DIAG model it contains, is for
   each seed the better, on held-out selection sequences, of its random start and a fine-tune of DIAG
-  (``Profile.rival``, :func:`_fast_rival`, session 17). FULL with 5-7 layers on ``{1,3}``, compute-limited
-  there, trains 16 times the steps (80,000; sessions 19-20, :func:`_fast`), and with 7 layers on ``{1,3,5}`` 16 times
-  at a third of the learning rate (session 21).
+  (``Profile.rival``, :func:`_fast_rival`). FULL with 5-7 layers on ``{1,3}``, compute-limited
+  there, trains 16 times the steps (80,000; :func:`_fast`), and with 7 layers on ``{1,3,5}`` 16 times
+  at a third of the learning rate.
 - ``quick``: the same recipe with 100 steps per layer at batch 256 (at 5+ layers: a 30% warm-up and a
   smaller initialisation; FULL with 5+ layers fine-tuned for 200 steps from the DIAG model of its depth,
-  as ``fast`` did until session 7, because 500 steps from a random start are too few for it), one
+  because 500 steps from a random start are too few for it), one
   seed, and a held-out check on 10,000 sequences: minutes for the grid at reduced fidelity (Binder,
   smoke runs; ``make figures PROFILE=quick`` also evaluates on fewer sequences, see the Makefile). From
   an empty ``data/``, ``make -j2 figures PROFILE=quick`` took 16 min 44 s on 2 CPU cores (README, "The
@@ -120,9 +119,9 @@ def _fast(cfg: ModelConfig, noise: Noise) -> TrainConfig:
     start = _fast_start(cfg, noise)
     if start is not None and start.variant != cfg.variant:
         # fine-tunes the DIAG model it starts from (only without noise, _fast_start) at a small learning rate.
-        # At lr 3e-4 (the recipe every FULL model with 5+ layers had until session 7) the fine-tune loses
+        # At lr 3e-4 (the recipe of a FULL fine-tune from DIAG at 5+ layers with noise) the fine-tune loses
         # what DIAG has at float precision: seed 1, 6 layers from DIAG's 1.01e-9 -> 2.1e-9; 7 layers from
-        # 2.58e-11: lr 3e-4 7.4e-11, 3e-5 2.9e-11, 1e-5 2.7e-11 (batch 2048 at 3e-5: 3.2e-11; session 12).
+        # 2.58e-11: lr 3e-4 7.4e-11, 3e-5 2.9e-11, 1e-5 2.7e-11 (batch 2048 at 3e-5: 3.2e-11).
         # Without noise FULL has nothing to find beyond DIAG (_fast_start), so lr 1e-5.
         return _FROM_DIAG
     tc = _ours(cfg, 1000, 512, 100)
@@ -132,10 +131,10 @@ def _fast(cfg: ModelConfig, noise: Noise) -> TrainConfig:
         # its parent's loss. Without noise a grown model keeps improving with steps, so it gets more of them
         # (DIAG seed 0: 6 layers from the shipped 5-layer model's 3.6e-6, 5000 steps 1.3e-8, 15000
         # steps 2.3e-9, paper 2.6e-10; 5 layers from 4, 5000 steps 4.7e-6, 15000 steps 1.7e-7, paper 1.8e-7;
-        # benchmarks/RESULTS.md, session 11), and each further layer needs more of them (_noiseless_steps).
+        # benchmarks/RESULTS.md), and each further layer needs more of them (_noiseless_steps).
         tc = dataclasses.replace(tc, init_std=0.01, steps=tc.steps * (_noiseless_steps(cfg.layers) if _noiseless(noise) else 1))
     if cfg.variant == "full" and cfg.layers >= 6:
-        # float64 (session 10): mid-training, FULL with 6+ layers explodes on rare sequences (chunk mean losses
+        # float64: mid-training, FULL with 6+ layers explodes on rare sequences (chunk mean losses
         # up to 1e270 in float64); in float32 those overflow, the step is skipped, so the model never learns
         # from them and ends in NaN. 38 of the 78 float32 checkpoints with 6-7 layers were kept from a retry
         # at lr / 3, and 13 seeds with 6-8 layers diverged after every retry. In float64 the same seeds train
@@ -146,11 +145,11 @@ def _fast(cfg: ModelConfig, noise: Noise) -> TrainConfig:
     # parameters a layer); FULL has 242 and keeps improving with compute: seed 0, batch 512 -> 2048, FULL
     # 3 layers at sigma_max = 4 0.135 -> 0.125, 2 layers at 7 0.309 -> 0.276, 4 layers at 6 0.0761 ->
     # 0.0700; 4x the steps at batch 512 gave about the same, batch 1024 or 2x the steps half of it, a
-    # smaller initialisation nothing (benchmarks/RESULTS.md, session 6).
+    # smaller initialisation nothing (benchmarks/RESULTS.md).
     if cfg.variant == "full" and cfg.layers <= 4:
         tc = dataclasses.replace(tc, batch=2048)
         if cfg.layers == 3 and isinstance(noise, Categorical):
-            # and twice the steps with 3 layers on categorical noise (session 14), where FULL is better than
+            # and twice the steps with 3 layers on categorical noise, where FULL is better than
             # DIAG in the paper and still gaining from steps: on {1,3}, in the good one of its two minima (3 of
             # 8 random starts reach 0.088, the other 5 0.120), 3000 -> 6000 steps: seed 101 0.0887 -> 0.0833,
             # seed 104 0.0880 -> 0.0828 (paper 0.076, tolerance 0.0846). Not at 4 layers, within tolerance
@@ -158,22 +157,21 @@ def _fast(cfg: ModelConfig, noise: Noise) -> TrainConfig:
             # exploding on rare sequences in 47 of the 80 chunks; benchmarks/RESULTS.md
             tc = dataclasses.replace(tc, steps=2 * tc.steps)
     if cfg.variant == "full" and cfg.layers in (5, 6, 7) and noise == Categorical((1.0, 3.0)):
-        # and 16x the steps with 5-7 layers on {1,3} (sessions 19-20), where the 5000-step random starts
+        # and 16x the steps with 5-7 layers on {1,3}, where the 5000-step random starts
         # ended at 0.0243, 0.019 and 0.0148 on Table 1's set (paper 0.016, 0.011 and 0.010, tolerance 0.0186,
         # 0.0131 and 0.012): the cells are compute-limited. 5 layers, seed 0, 5000 -> 20,000 -> 80,000 steps at batch 512:
-        # 0.0252 -> 0.0205 -> 0.0183 (another set 0.0170; session 18), passing the held-out check and not
+        # 0.0252 -> 0.0205 -> 0.0183 (another set 0.0170), passing the held-out check and not
         # flagged diverged although 263 of its 800 chunks held an exploding sequence; 6 layers (float64),
         # seed 0, 80,000 steps: 0.0119 (another set 0.0107), 1129 s on one core. Clipping at 0.1 changed
         # nothing (4x: 0.0206) and the batch-512 gradient is 2-7% signal (benchmarks/gradient_noise.py), so
-        # more steps at this batch are the cheapest lever found. 7 layers (session 20), seeds 0-4: 0.0086-0.0096 on
+        # more steps at this batch are the cheapest lever found. 7 layers, seeds 0-4: 0.0086-0.0096 on
         # another set (5000 steps: 0.0137-0.0155), best 0.0091 on Table 1's set (tolerance 0.012), where four of the
         # five explode on one sequence; on {1,3,5} 16x diverged (7 layers, seed 0); benchmarks/RESULTS.md.
         tc = dataclasses.replace(tc, steps=16 * tc.steps)
     if cfg.variant == "full" and cfg.layers == 7 and noise == Categorical((1.0, 3.0, 5.0)):
-        # and 16x the steps at a third of the learning rate with 7 layers on {1,3,5} (session 21), the one cell
-        # still outside tolerance after session 20: the best of its random start and its fine-tune from DIAG
+        # and 16x the steps at a third of the learning rate with 7 layers on {1,3,5}, where the best of its random start and its fine-tune from DIAG
         # (_fast_rival) ended at 0.0470 on Table 1's set (paper 0.035, tolerance 0.0395). Seed 0, random start:
-        # 16x at lr 1e-2 diverged (NaN, 1518 s on one core; session 20). At lr 1e-2 / 3 (session 21), seeds
+        # 16x at lr 1e-2 diverged (NaN, 1518 s on one core). At lr 1e-2 / 3, seeds
         # 0-4: 0.0363-0.0382 on Table 1's set (another set 0.0361-0.0372), 1548-1663 s each on one core, no
         # retry; the rival (a fine-tune of DIAG, kept on the held-out sequences) lost for every seed; our first
         # FULL below DIAG (0.0470) on {1,3,5}, as in the paper; benchmarks/RESULTS.md. 5 and 6 layers there
@@ -185,7 +183,7 @@ def _fast(cfg: ModelConfig, noise: Noise) -> TrainConfig:
 def _noiseless_steps(layers: int) -> int:
     """How many times the random-start steps (5000) a grown noiseless DIAG or GD++ model trains for: 3 at 5
     layers, 9 at 6, 18 from 7. Each layer gains two orders of magnitude and needs longer to get them
-    (session 12, DIAG seed 1: 6 layers 15,000 steps 2.0e-9, 45,000 1.01e-9 (batch 2048 for 15,000 instead:
+    (DIAG seed 1: 6 layers 15,000 steps 2.0e-9, 45,000 1.01e-9 (batch 2048 for 15,000 instead:
     1.6e-9 at 1.5x the time), paper 2.6e-10; 7 layers grown from that, 45,000 steps 2.58e-11 (10.3x the
     paper's 2.5e-12), 90,000 steps 4.8e-12; benchmarks/RESULTS.md)."""
     return 3 if layers <= 5 else 9 if layers == 6 else 18
@@ -204,21 +202,21 @@ def _fast_start(cfg: ModelConfig, noise: Noise) -> Optional[ModelConfig]:
     """``fast``'s warm starts: DIAG and GD++ with 7+ layers (5+ without noise) are grown from their (L-1)-layer
     model, FULL with 5+ layers starts from DIAG without noise; everything else trains from a random start.
 
-    - DIAG with 7+ layers (session 11): from a random start, 7 layers were no better than 6 (``sigma_max = 1``:
+    - DIAG with 7+ layers: from a random start, 7 layers were no better than 6 (``sigma_max = 1``:
       best of five seeds 0.0036 against 0.0028, paper 0.002; ``sigma_max = 2``: 0.0141 against 0.0129), and
       13 of the 46 needed the retry at lr / 3 or lr / 9. Grown from the 6-layer model of the same seed with the
       same recipe, 7 layers beat the random start in each of the 7 cells tried (seed of the best 6-layer
       model: ``sigma_max = 1`` 0.00256, 2 0.0128, 3 0.0255, 5 0.0437, 7 0.0554, ``{1,3}`` 0.0233, ``{1,3,5}``
       0.0470), with no skipped step. At 6 layers growing from 5 did not pay (``{1,3}`` seed 4: 0.0293 against
-      0.0247 for the best random start), so with noise the chain starts at 7 (``benchmarks/RESULTS.md``,
-      session 11). GD++ gains nothing there (it is on its plateau from 3 layers) and follows the same rule.
+      0.0247 for the best random start), so with noise the chain starts at 7 (``benchmarks/RESULTS.md``).
+      GD++ gains nothing there (it is on its plateau from 3 layers) and follows the same rule.
     - Without noise a grown model, given 3-18 times the steps (:func:`_noiseless_steps`), is two to three orders of
       magnitude better than a random start from 5 layers on (DIAG seed 0: 5 layers 3.6e-6 -> 1.7e-7, paper
-      1.8e-7; 6 layers grown from the shipped 5-layer model 1.5e-6 -> 2.3e-9; session 11).
+      1.8e-7; 6 layers grown from the shipped 5-layer model 1.5e-6 -> 2.3e-9).
     - Without noise the three variants learn the same algorithm (the paper's Table 1 has them within 2x of
       each other at every depth), so FULL has nothing to find beyond the DIAG solution it contains, while from
       a random start it was unstable there: 6e-5 and 5e-4 at 5 and 6 layers, and 7 layers diverged with both
-      seeds, against DIAG's 3.6e-6, 1.2e-6 and 5.3e-7 (session 7, README "Results").
+      seeds, against DIAG's 3.6e-6, 1.2e-6 and 5.3e-7 (README "Results").
     """
     if cfg.variant != "full" and cfg.layers >= (5 if _noiseless(noise) else 7):
         return dataclasses.replace(cfg, layers=cfg.layers - 1)
@@ -230,8 +228,8 @@ def _fast_starts(cfg: ModelConfig, noise: Noise) -> int:
     noise, else 1. The store keeps the start with the lowest loss on held-out selection sequences
     (:func:`lintx.store.best_start`), never on an evaluation set.
 
-    DIAG with 3 and 4 layers has distinct minima that a random start lands in by chance (session 13,
-    ``benchmarks/RESULTS.md``), each the same on every evaluation set (seeds 0-4, adjusted loss on Table 1's
+    DIAG with 3 and 4 layers has distinct minima that a random start lands in by chance
+    (``benchmarks/RESULTS.md``), each the same on every evaluation set (seeds 0-4, adjusted loss on Table 1's
     set and two others of 100,000 sequences):
 
     - 3 layers, ``sigma_max = 6, 7`` and ``{1,3,5}``: 2-3 of the shipped seeds at 0.14-0.24 against 0.11-0.12
@@ -257,15 +255,15 @@ def _fast_refine(cfg: ModelConfig, noise: Noise) -> Optional[RefineConfig | tupl
     iterations on 100,000 sequences (:mod:`lintx.refine`), and with 7+ layers then by 300 more on 200,000
     (the first 100,000 the same); nothing else is.
 
-    There Adam stops short of the minimum (session 15, ``benchmarks/RESULTS.md``; best shipped seed, adjusted
+    There Adam stops short of the minimum (``benchmarks/RESULTS.md``; best shipped seed, adjusted
     loss on 1,000,000 fresh sequences): 150 L-BFGS iterations on 200,000 sequences took 6 layers on ``{1,3}``
     from 0.0224 to 0.0199 (paper 0.020) and 7 layers from 0.0208 to 0.0189 (paper 0.018), while 4x the Adam
-    steps from the best of 8 random starts ended worse (0.0281, session 14). Untried elsewhere, ``{1,3,5}``
+    steps from the best of 8 random starts ended worse (0.0281). Untried elsewhere, ``{1,3,5}``
     included: every other DIAG cell is within tolerance, and the refinement costs about 10 minutes a model
     on one core (more than Adam's 75 s), so a wider rule would have meant retraining models that do not
     need it.
 
-    The second stage for 7 layers (session 16): the 7-layer models, grown from the refined 6-layer ones and
+    The second stage for 7 layers: the 7-layer models, grown from the refined 6-layer ones and
     moved by Adam, gained little from the first stage (0.0002-0.0036 on its sample against 0.0026-0.0151
     at 6 layers), and Table 1's value of the best seed stayed outside tolerance (0.0217 against 0.0208).
     300 more iterations on 200,000 sequences took it to 0.0202 (another 100,000: 0.0187 -> 0.0181;
@@ -282,7 +280,7 @@ def _fast_rival(cfg: ModelConfig, noise: Noise) -> Optional[tuple[ModelConfig, T
     held-out selection sequences, :func:`lintx.store.best_of`) of its random start and the DIAG model of
     its depth and seed fine-tuned as FULL (:data:`_FROM_DIAG`); nothing else has a rival.
 
-    FULL contains DIAG, but there FULL from a random start ended above our DIAG (session 17; Table 1's set,
+    FULL contains DIAG, but there FULL from a random start ended above our DIAG (Table 1's set,
     best of the shipped seeds: 5 layers 0.0578 against 0.0513, 6 layers 0.0509 against 0.0472, 7 layers
     0.0473 against 0.0470; paper FULL 0.048, 0.043, 0.035), while the paper's FULL is below its DIAG. On
     the selection sequences DIAG was the better of the two for 3 of 3 seeds at 5 layers, 3 of 5 at 6 and 2 of

@@ -2,7 +2,7 @@
 
 Adam on fresh batches (:mod:`lintx.train`) leaves deep DIAG models on categorical noise short of their
 minimum: more Adam steps from the same start did not help (DIAG, 6 layers on ``{1,3}``, 4x the steps:
-0.0240 -> 0.0281, session 14), while a quasi-Newton method on a fixed sample of sequences did (session 15,
+0.0240 -> 0.0281), while a quasi-Newton method on a fixed sample of sequences did (
 ``benchmarks/RESULTS.md``: the best shipped 6-layer model 0.0224 -> 0.0199 on 1,000,000 fresh sequences,
 paper 0.020). A DIAG model has 4 parameters a layer, so L-BFGS's history holds most of its curvature, and a
 fixed sample of ``num`` sequences makes the objective deterministic, so line searches work.

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import numbers
 from typing import NamedTuple
 
 import jax
@@ -211,5 +212,7 @@ def tune_tunedrr(noise: Noise, key: jax.Array, num: int = 100_000, d: int = 10, 
 
 def tune_baselines(noise: Noise, key: jax.Array, num: int = 100_000, d: int = 10, n: int = 20) -> dict:
     """The three baselines for one noise distribution, tuned on sequences drawn with ``key``."""
+    if isinstance(num, bool) or not isinstance(num, numbers.Integral) or num < 1:
+        raise ValueError(f"tune_num (sequences to tune the baselines on) must be a positive integer, got {num!r}")
     k1, k2 = jax.random.split(key)
     return {"CONSTRR": tune_constrr(noise, k1, num, d, n), "ADARR": AdaRR(), "TUNEDRR": tune_tunedrr(noise, k2, num, d, n)}

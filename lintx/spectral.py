@@ -25,7 +25,7 @@ from several starts per depth (the loss has many local minima) and keeping at ea
 the lowest loss on its own sample. Its parameters are an ordinary GD++ model, to be judged like every
 other on sequences (Table 1's evaluation), not on this formula.
 
-Status (session 8, ``benchmarks/noiseless.py``, table in ``benchmarks/RESULTS.md``): a tool for the
+Status (``benchmarks/noiseless.py``, table in ``benchmarks/RESULTS.md``): a tool for the
 noiseless column, not used by any training profile. The fit finds 2-layer models far below Adam's (0.267
 against 0.344; the paper's GD++ 0.341, its DIAG 0.265) and 6-7 layer models several times below Adam's,
 but the greedy growth is erratic (5 layers can end worse than Adam), a 7-layer fit takes about 25 minutes
@@ -133,7 +133,7 @@ def _candidates(rng: np.random.Generator, w: np.ndarray | None, count: int) -> l
 
     Growing depth: a copy of the last layer appended, or a copy of the first (times 0.9, so it stays
     below ``1 / lambda_max``) prepended, then jittered copies of both (log-normal, 20%). Random starts
-    at 4 layers ended at losses of 1e3 to 1e77 (``benchmarks/RESULTS.md``, session 8)."""
+    at 4 layers ended at losses of 1e3 to 1e77 (``benchmarks/RESULTS.md``)."""
     if w is None:
         base = [np.array([[-0.01, -0.03]])]
     else:

@@ -1,8 +1,8 @@
 """The checkpoint cache in ``data/``: find a trained model or train it, keyed by content.
 
 A checkpoint's file name carries a hash of everything that determines it: the model configuration, the
-noise, the training recipe, the seed and :func:`lintx.versions.code_version`. So a changed recipe or
-changed training code looks for a new name and trains anew, while the old file stays (nothing is lost
+noise, the training recipe, the seed and the numerics version :data:`lintx.versions.NUMERICS`. So a changed
+recipe or changed numerics look for a new name and train anew, while the old file stays (nothing is lost
 and nothing stale is reused). A file that exists under the right name is loaded and verified; if it is
 corrupt that is an error naming it, never a silent retrain over it.
 
@@ -60,7 +60,7 @@ from typing import Callable, Iterator, Optional, Sequence
 import jax
 import numpy as np
 
-from lintx.checkpoint import Checkpoint, DivergedError, atomic_write, from_training, load, save, sidecar_path
+from lintx.checkpoint import Checkpoint, CheckpointError, DivergedError, atomic_write, from_training, load, save, sidecar_path
 from lintx.metrics import evaluate
 from lintx.model import VARIANTS, Model, ModelConfig, to_full
 from lintx.profiles import Profile, get_profile
@@ -68,7 +68,7 @@ from lintx.refine import RefineConfig, refine
 from lintx.reference import COLUMNS
 from lintx.tasks import Noise, noise_from_label
 from lintx.train import TrainConfig, TrainResult, check_seed, embed, grow, train, unstack
-from lintx.versions import REFINE_MODULES, code_version
+from lintx.versions import NUMERICS
 
 MAX_RETRIES = 2
 RETRY_LR_DIVISOR = 3  # each retry of a diverged seed divides the previous learning rate by this
@@ -85,7 +85,7 @@ START_STRIDE = 1_000_000  # start k of seed s trains with seed s + k * START_STR
 def _stream_loss(model: Model, noise: Noise, seed: int, stream: int, num: int) -> float:
     """Loss (Eq. 6, last layer) of ``model`` on ``num`` sequences of ``noise`` from one of ``seed``'s own
     sequence streams (validation or selection), used for nothing else. Always with 64-bit JAX off, so the
-    sequences do not depend on the process's setting (see :func:`lintx.report.cached`)."""
+    sequences do not depend on the process's setting (see :func:`lintx.evaluation.cached`)."""
     key = jax.random.fold_in(jax.random.key(check_seed(seed)), stream)
     with jax.enable_x64(False):
         return float(np.asarray(evaluate(model, noise, key, num, model.cfg.d, model.cfg.n)["loss"])[-1])
@@ -126,9 +126,8 @@ def recipe_hash(
 ) -> str:
     """Content key of a checkpoint: model, noise, recipe, seed, training code, and where they apply the
     warm start's parent, an acceptance policy other than :data:`ACCEPTANCE_V1`, several random starts and
-    a refinement (its stages' configuration and the code of :mod:`lintx.refine`; one stage is keyed as
-    before stages existed, so those names did not move) and a rival (:func:`rival_key`)."""
-    key = {"model": dataclasses.asdict(cfg), "noise": noise.to_json(), "train": tc.to_json(), "seed": check_seed(seed), "code": code_version()}
+    a refinement (its stages' configuration; one stage is keyed as a single configuration) and a rival (:func:`rival_key`)."""
+    key = {"model": dataclasses.asdict(cfg), "noise": noise.to_json(), "train": tc.to_json(), "seed": check_seed(seed), "numerics": NUMERICS}
     if parent is not None:  # a warm start: the result depends on the checkpoint it was grown from
         key["grown_from"] = parent
     if accept is not None and accept != ACCEPTANCE_V1:
@@ -137,7 +136,7 @@ def recipe_hash(
         key["starts"] = {"starts": starts, "stride": START_STRIDE, "selection_num": SELECTION_NUM}
     if rc is not None:
         how = rc[0].to_json() if len(rc) == 1 else {"stages": [r.to_json() for r in rc]}
-        key["refine"] = {**how, "code": code_version(REFINE_MODULES)}
+        key["refine"] = how
     if rival is not None:
         key["rival"] = rival
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
@@ -274,6 +273,24 @@ def checkpoint_path(data_dir, profile: str | Profile, cfg: ModelConfig, noise: N
     return Path(data_dir) / prof.name / name
 
 
+def is_trained(path: Path) -> bool:
+    """Whether the checkpoint at ``path`` counts as trained: its sidecar, written after the arrays
+    (:func:`lintx.checkpoint.save`), exists. An ``.npz`` without its sidecar is what a crash between the two
+    writes leaves: it counts as nothing, training writes over it and ``prune`` lists it. A sidecar whose
+    arrays are missing or altered is an error when loaded, never a silent retrain."""
+    return sidecar_path(path).exists()
+
+
+def load_as(path: Path, cfg: ModelConfig, noise: Noise, seed: int) -> Checkpoint:
+    """Load and verify ``path`` (:func:`lintx.checkpoint.load`), and check that its sidecar describes the
+    model whose key named it: an edited or misplaced sidecar is a :class:`CheckpointError` naming the file."""
+    ck = load(path)
+    if (ck.cfg, ck.noise, ck.meta.get("seed")) != (cfg, noise, seed):
+        raise CheckpointError(f"{sidecar_path(path)}: describes {ck.cfg} on {ck.noise.to_json()} seed {ck.meta.get('seed')}, "
+                              f"but its name is the key of {cfg} on {noise.to_json()} seed {seed} (edited or misplaced)")
+    return ck
+
+
 def failure_path(path: Path) -> Path:
     """Where a model that diverged after every retry is recorded (same content key, never a checkpoint)."""
     return Path(path).with_suffix(".diverged.json")
@@ -284,7 +301,7 @@ def recorded_failure(data_dir, profile: str | Profile, cfg: ModelConfig, noise: 
     a warm-start parent it would need and that does not exist (followed up the chain); None if there is none."""
     prof = get_profile(profile) if isinstance(profile, str) else profile
     path = checkpoint_path(data_dir, prof, cfg, noise, seed)
-    if path.exists():
+    if is_trained(path):
         return None
     if failure_path(path).exists():
         return failure_path(path)
@@ -328,13 +345,13 @@ def get_or_train(
     """
     prof = get_profile(profile)
     path = checkpoint_path(data_dir, prof, cfg, noise, seed)
-    if path.exists():
-        return load(path)
+    if is_trained(path):
+        return load_as(path, cfg, noise, seed)
     _raise_if_failed(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with locked(path):
-        if path.exists():  # trained by another process while we waited
-            return load(path)
+        if is_trained(path):  # trained by another process while we waited
+            return load_as(path, cfg, noise, seed)
         _raise_if_failed(path)
         tc = prof.recipe(cfg, noise)
         if tc.dtype == "float64" and cfg.variant != "full":
@@ -368,7 +385,7 @@ def get_or_train(
                  "final_loss": ckpt.meta["final_loss"], "validation_loss": ckpt.meta["validation_loss"], "retries": ckpt.meta["retries"],
                  "steps": ckpt.meta["train"]["steps"], "starts": starts,
                  **({} if rival is None else {"rival": ckpt.meta["rival"]["chosen"]})})
-        return load(path)
+        return load_as(path, cfg, noise, seed)
 
 
 def _accepted(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int, tc: TrainConfig, starts: int,
@@ -424,33 +441,45 @@ def _with_rival(data_dir, prof: Profile, cfg: ModelConfig, noise: Noise, seed: i
     return best_of(candidates, seed, {"from": parent_name, **({"failed": failed} if failed else {})})
 
 
-def study_grid(depths: Sequence[int] = range(1, 8), columns: Sequence[str] = COLUMNS, variants=("gdpp", "diag", "full"), deep_u5: bool = True):
+def study_grid(depths: Sequence[int] = range(1, 8), columns: Sequence[str] = COLUMNS, variants=("gdpp", "diag", "full"), deep_u5: bool = True,
+               d: int = 10, n: int = 20):
     """The (cfg, noise) pairs of the paper's study: Table 1 (depths 1-7, ten noise settings, three
-    variants), plus 8-layer models at ``sigma_max = 5`` for Fig. 5 and 7."""
-    grid = [(ModelConfig(v, L), noise_from_label(c)) for c in columns for L in depths for v in variants]
+    variants), plus 8-layer models at ``sigma_max = 5`` for Fig. 5 and 7; or of any other grid (``columns``
+    any noise labels, ``d`` and ``n`` any sizes)."""
+    grid = [(ModelConfig(v, L, d=d, n=n), noise_from_label(c)) for c in columns for L in depths for v in variants]
     if deep_u5:
-        grid += [(ModelConfig(v, 8), noise_from_label("u5")) for v in variants]
+        grid += [(ModelConfig(v, 8, d=d, n=n), noise_from_label("u5")) for v in variants]
     return grid
 
 
-def stale_files(data_dir, profile: str | Profile) -> list[Path]:
+def stale_files(data_dir, profile: str | Profile, bad: Optional[list] = None) -> list[Path]:
     """Files in ``DATA/PROFILE`` that no current model maps to, so nothing reads them again:
 
     - a checkpoint (with its sidecar) whose model, noise and seed, under the profile's current recipe,
-      warm start, acceptance policy and training code, now have another name (:func:`checkpoint_path`);
-    - a sidecar without its checkpoint;
+      warm start, acceptance policy and numerics, now have another name (:func:`checkpoint_path`);
+    - an ``.npz`` without its sidecar (a crash between the two writes), and a sidecar without its ``.npz``;
     - a divergence record (``.diverged.json``) that is not the current record of a model of the study
       (:func:`study_grid`, at seeds ``0 .. profile.seeds + profile.spare_seeds - 1`` and any seed a checkpoint
       here has).
 
-    Every checkpoint is loaded and verified on the way: a corrupt one is an error naming it, not
-    something to delete silently.
+    Every checkpoint is loaded and verified on the way: a corrupt one is never listed for deletion. It is
+    an error naming it, or, where ``bad`` is a list, appended to it as ``(path, message)`` so that every bad
+    file is reported, not only the first.
     """
     prof = get_profile(profile) if isinstance(profile, str) else profile
     folder = Path(data_dir) / prof.name
     stale, seeds = [], set(range(prof.seeds + prof.spare_seeds))
     for path in sorted(folder.glob("*.npz")):
-        ckpt = load(path)
+        if not is_trained(path):
+            stale.append(path)
+            continue
+        try:
+            ckpt = load(path)
+        except CheckpointError as e:
+            if bad is None:
+                raise
+            bad.append((path, str(e)))
+            continue
         seeds.add(ckpt.meta["seed"])
         if checkpoint_path(data_dir, prof, ckpt.cfg, ckpt.noise, ckpt.meta["seed"]) != path:
             stale += [path, sidecar_path(path)]

@@ -94,7 +94,12 @@ class Categorical:
 
     @property
     def label(self) -> str:
-        return "c" + "".join(f"{v:g}" for v in self.values)
+        """``c13`` where every value is a single digit (the paper's ``{1, 3}``), else each value after a
+        ``_`` (``c_1_13``, ``c_1.5_3``, ``c_10``), so that no two settings share a label and every label
+        parses back."""
+        if all(v == int(v) and 0 <= v <= 9 for v in self.values):
+            return "c" + "".join(f"{int(v)}" for v in self.values)
+        return "c" + "".join(f"_{v:g}" for v in self.values)
 
     def to_json(self) -> dict:
         return {"kind": "categorical", "values": list(self.values)}
@@ -148,20 +153,50 @@ def noise_from_json(obj) -> Noise:
     return cls(**fields)
 
 
+_LABEL_HELP = "'u5' or 'uniform:4.5', 'c13', 'c_2_14' or 'categorical:2,14', 'f2' or 'fixed:2'"
+
+
 def noise_from_label(label: str) -> Noise:
-    """Parse a Table 1 column name: ``u0``..``u7`` (uniform), ``c13``/``c135`` (categorical, one digit
-    per value), ``f2.5`` (fixed)."""
-    if not isinstance(label, str) or len(label) < 2 or label[0] not in "ucf":
-        raise ValueError(f"noise label must look like 'u5', 'c13' or 'f2', got {label!r}")
-    body = label[1:]
+    """Parse a noise setting: a label (``u5``, ``u4.5``; ``c13`` with one digit per value or ``c_1.5_3``
+    with ``_`` before each value; ``f2.5``), the inverse of ``Noise.label``, or the long form ``uniform:4.5``,
+    ``categorical:2,4``, ``fixed:1``."""
+    if not isinstance(label, str):
+        raise TypeError(f"noise label must be a string like {_LABEL_HELP}, got {type(label).__name__} {label!r}")
+    kind, sep, body = label.partition(":")
+    if sep:
+        if kind not in NOISE_KINDS:
+            raise ValueError(f"unknown noise kind {kind!r} in {label!r}; expected one of {sorted(NOISE_KINDS)}")
+        kind, values = kind[0], body.split(",")
+    else:
+        kind, body = label[:1], label[1:]
+        values = body[1:].split("_") if kind == "c" and body.startswith("_") else (list(body) if kind == "c" else [body])
+    if kind not in ("u", "c", "f") or not body:
+        raise ValueError(f"noise label must look like {_LABEL_HELP}, got {label!r}")
     try:
-        if label[0] == "u":
-            return Uniform(float(body))
-        if label[0] == "f":
-            return Fixed(float(body))
-        return Categorical(tuple(float(c) for c in body))
-    except ValueError as e:
-        raise ValueError(f"cannot parse noise label {label!r}: {e}") from None
+        numbers_ = [float(v) for v in values]
+    except ValueError:
+        raise ValueError(f"cannot parse noise label {label!r}: expected numbers, as in {_LABEL_HELP}") from None
+    if kind != "c" and len(numbers_) != 1:
+        raise ValueError(f"cannot parse noise label {label!r}: one number expected")
+    return Uniform(numbers_[0]) if kind == "u" else Fixed(numbers_[0]) if kind == "f" else Categorical(tuple(numbers_))
+
+
+def as_noise(noise) -> Noise:
+    """A noise setting, or a label of one parsed (:func:`noise_from_label`); anything else is a TypeError."""
+    if isinstance(noise, (Uniform, Categorical, Fixed)):
+        return noise
+    if isinstance(noise, str):
+        return noise_from_label(noise)
+    raise TypeError(f"noise must be a Uniform, Categorical or Fixed, or a label like {_LABEL_HELP}; got {type(noise).__name__} {noise!r}")
+
+
+def check_positive(name: str, value) -> int:
+    """A positive integer (a batch size, ``d``, ``n``); anything else is an error naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer, got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
 
 
 class Batch(NamedTuple):
@@ -182,6 +217,7 @@ def sample_batch(
     one ``(batch, (n+1) d + d + n)`` draw: on CPU that is about 3x faster than drawing a ``(batch, n+1, d)``
     array, and the sampler is a large part of a training step.
     """
+    noise, batch, d, n = as_noise(noise), check_positive("batch", batch), check_positive("d", d), check_positive("n", n)
     k_sigma, k_z = jax.random.split(key)
     return batch_with_sigma(k_z, noise.sample(k_sigma, batch).astype(dtype), d, n, dtype)
 

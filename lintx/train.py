@@ -31,7 +31,7 @@ import numpy as np
 import optax
 
 from lintx.model import ModelConfig, from_full, predict, to_full
-from lintx.tasks import Noise, sample_batch
+from lintx.tasks import Noise, as_noise, sample_batch
 
 SCHEDULES = ("cosine", "constant")
 DTYPES = ("float32", "float64")
@@ -66,6 +66,12 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name} must be a finite number >= 0, got {v!r}")
         if self.lr <= 0:
             raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
+        for name in ("b1", "b2", "warmup"):  # Adam's decays and the warm-up fraction lie in [0, 1)
+            if not getattr(self, name) < 1:
+                raise ValueError(f"TrainConfig.{name} must be in [0, 1), got {getattr(self, name)!r}")
+        if self.diverge_factor < 1:
+            raise ValueError(f"TrainConfig.diverge_factor must be >= 1 (a loss this many times the first counts as "
+                             f"diverged), got {self.diverge_factor!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; expected one of {SCHEDULES}")
         if self.dtype not in DTYPES:
@@ -222,9 +228,12 @@ def train(
         raise TypeError(f"cfg must be a ModelConfig, got {type(cfg).__name__}")
     if not isinstance(tc, TrainConfig):
         raise TypeError(f"tc must be a TrainConfig, got {type(tc).__name__}")
-    seeds = tuple(int(s) for s in seeds)
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence):
+        raise TypeError(f"seeds must be a list of non-negative integers, got {type(seeds).__name__} {seeds!r}")
+    seeds = tuple(check_seed(s) for s in seeds)
     if not seeds or len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must be a non-empty list of distinct integers, got {seeds}")
+        raise ValueError(f"seeds must be a non-empty list of distinct integers, got {list(seeds)}")
+    noise = as_noise(noise)
     if tc.dtype == "float64" and not jax.config.jax_enable_x64:
         raise ValueError("dtype float64 needs 64-bit JAX: set JAX_ENABLE_X64=1 before importing jax")
     states, data_keys = _init_states(seeds, cfg, tc, noise, init)

@@ -10,7 +10,7 @@ import pytest
 
 import lintx.report as report
 import lintx.store as store
-from lintx import profiles
+from lintx import evaluation, profiles
 from lintx.__main__ import main
 from lintx.checkpoint import CheckpointError, DivergedError, from_training, load
 from lintx.model import ModelConfig
@@ -19,7 +19,6 @@ from lintx.reference import COLUMNS
 from lintx.refine import RefineConfig
 from lintx.tasks import Categorical, Uniform
 from lintx.train import TrainConfig, train
-from lintx.versions import REFINE_MODULES
 
 
 @pytest.fixture
@@ -49,11 +48,11 @@ def test_finished_model_is_not_retrained(tmp_path, tiny, count_training):
     np.testing.assert_array_equal(a.P, b.P)
 
 
-def test_changed_code_or_recipe_trains_anew_and_keeps_the_old(tmp_path, tiny, count_training, monkeypatch):
+def test_changed_numerics_or_recipe_trains_anew_and_keeps_the_old(tmp_path, tiny, count_training, monkeypatch):
     cfg, noise = ModelConfig("diag", 1), Uniform(1.0)
     old = store.checkpoint_path(tmp_path, "tiny", cfg, noise, 0)
     store.get_or_train(tmp_path, "tiny", cfg, noise, 0)
-    monkeypatch.setattr(store, "code_version", lambda: "changed-code")
+    monkeypatch.setattr(store, "NUMERICS", store.NUMERICS + 1)
     new = store.checkpoint_path(tmp_path, "tiny", cfg, noise, 0)
     assert new != old
     store.get_or_train(tmp_path, "tiny", cfg, noise, 0)
@@ -301,7 +300,7 @@ def test_shipped_fast_cache_holds_only_current_checkpoints():
     checkpoint loads and verifies, and no evaluation in ``data/evals`` belongs to a checkpoint not shipped."""
     data = Path(__file__).resolve().parents[1] / "data"
     assert len(list((data / "fast").glob("*.npz"))) > 400, f"the shipped fast cache in {data / 'fast'} is missing"
-    stale = store.stale_files(data, "fast") + report.stale_evaluations(data)
+    stale = store.stale_files(data, "fast") + evaluation.stale_evaluations(data)
     assert not stale, f"{len(stale)} stale files in {data} (python -m lintx prune lists them): {[p.name for p in stale[:5]]}"
 
 
@@ -310,15 +309,15 @@ def test_prune_lists_then_deletes_only_what_nothing_reads(tmp_path, tiny, monkey
     old = store.get_or_train(tmp_path, "tiny", cfg, noise, 0)
     old_path = store.checkpoint_path(tmp_path, "tiny", cfg, noise, 0)
     evals = tmp_path / "evals"
-    old_eval = report.evaluate_checkpoint(tmp_path, old_path, eval_seed=1, num=1_000)
-    baseline = report.cached(evals, {"predictor": "ConstRR()", "num": 1}, lambda: {"loss": 1.0})
+    old_eval = evaluation.evaluate_checkpoint(tmp_path, old_path, eval_seed=1, num=1_000)
+    baseline = evaluation.cached(evals, {"predictor": "ConstRR()", "num": 1}, lambda: {"loss": 1.0})
     assert old_eval and baseline and len(list(evals.glob("*.json"))) == 2
     (tmp_path / "tiny" / "x-s0-0000000000.diverged.json").write_text("{}")  # a record of no current model
     # the recipe changes: the old checkpoint, its sidecar, its evaluation and the record become stale
     monkeypatch.setitem(profiles.PROFILES, "tiny", dataclasses.replace(tiny, recipe=lambda c, n: TrainConfig(steps=12, batch=32, chunk=12)))
     new_path = store.checkpoint_path(tmp_path, "tiny", cfg, noise, 0)
     store.get_or_train(tmp_path, "tiny", cfg, noise, 0)
-    report.evaluate_checkpoint(tmp_path, new_path, eval_seed=1, num=1_000)
+    evaluation.evaluate_checkpoint(tmp_path, new_path, eval_seed=1, num=1_000)
     before = sorted(p for p in tmp_path.rglob("*") if p.is_file() and ".locks" not in p.parts)
     assert main(["prune", "--profile", "tiny", "--data", str(tmp_path)]) == 0
     out = capsys.readouterr().out
@@ -330,7 +329,7 @@ def test_prune_lists_then_deletes_only_what_nothing_reads(tmp_path, tiny, monkey
     assert not (tmp_path / "tiny" / "x-s0-0000000000.diverged.json").exists()
     assert {new_path.name, new_path.with_suffix(".json").name} <= left and len(list(evals.glob("*.json"))) == 2  # new + baseline
     assert load(new_path).meta["npz_sha256"] != old.meta["npz_sha256"]
-    assert store.stale_files(tmp_path, "tiny") == [] and report.stale_evaluations(tmp_path) == []
+    assert store.stale_files(tmp_path, "tiny") == [] and evaluation.stale_evaluations(tmp_path) == []
 
 
 def test_fast_grows_deep_diag_and_gdpp_and_starts_noiseless_deep_full_from_diag():
@@ -492,8 +491,8 @@ def test_fast_gives_full_with_5_plus_layers_on_1_3_5_a_rival_from_diag():
 
 def test_fast_trains_full_longer_on_categorical_noise_where_it_gains_from_steps():
     """FULL is still gaining from steps on categorical noise (lintx.profiles._fast): with 3 layers it trains
-    twice its uniform-noise steps on both columns, with 5-7 layers on {1,3} 16 times (sessions 19-20), with 7
-    layers on {1,3,5} 16 times at a third of the learning rate (session 21), at the same batch; no other
+    twice its uniform-noise steps on both columns, with 5-7 layers on {1,3} 16 times, with 7
+    layers on {1,3,5} 16 times at a third of the learning rate, at the same batch; no other
     model's recipe depends on the noise kind."""
     fast = profiles.get_profile("fast")
     longer = {}
@@ -543,9 +542,8 @@ def test_a_refined_model_is_keyed_by_its_refinement_and_records_it(tmp_path, tin
     assert second["loss_after"] <= second["loss_before"]
     with pytest.raises(TypeError, match="a tuple of them or None"):
         store.refine_config(dataclasses.replace(refined, refine=lambda c, n: ()), cfg, noise)
-    real = store.code_version
-    monkeypatch.setattr(store, "code_version", lambda modules=None: "changed" if modules == REFINE_MODULES else real())
-    assert store.checkpoint_path(tmp_path, refined, cfg, noise, 0) != path  # refine.py changed: trained anew
+    monkeypatch.setattr(store, "refine_config", lambda prof, c, n: (dataclasses.replace(rc, steps=rc.steps + 1),) if prof is refined else None)
+    assert store.checkpoint_path(tmp_path, refined, cfg, noise, 0) != path  # another polish: trained anew
     assert store.checkpoint_path(tmp_path, tiny, cfg, noise, 0) == plain  # but not a model that is not refined
 
 

@@ -1,0 +1,99 @@
+"""Golden numbers: what the code computes for tiny models, on every training and evaluation code path.
+
+Checkpoints are keyed on :data:`lintx.versions.NUMERICS` and evaluations on
+:data:`lintx.versions.EVAL_NUMERICS`, not on the text of the code, so a refactor keeps the shipped cache.
+These tests are what keeps that honest: a change that alters the numbers fails here until the version is
+bumped and ``tests/golden/numerics.json`` regenerated (``python tests/test_golden.py``), which makes the old
+cache stale. The comparison allows a relative 1e-5 (float32 results differ in their last bits between
+CPUs); a change of what is computed moves them far more.
+"""
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from lintx import metrics, store
+from lintx.model import Model, ModelConfig
+from lintx.refine import RefineConfig, refine
+from lintx.tasks import Categorical, Uniform, sample_batch
+from lintx.train import TrainConfig, grow, train, unstack
+from lintx.versions import EVAL_NUMERICS, NUMERICS
+
+GOLDEN = Path(__file__).parent / "golden" / "numerics.json"
+TC = TrainConfig(steps=6, batch=16, chunk=3)
+
+
+def _params(p: dict) -> dict:
+    return {k: np.asarray(v, np.float64).tolist() for k, v in sorted(p.items())}
+
+
+def compute() -> dict:
+    """Every code path on tiny models: sampling, each variant in float32, FULL in float64, a warm start
+    (grow), random starts chosen on the selection stream, an L-BFGS polish, and an evaluation."""
+    out = {"numerics": NUMERICS, "eval_numerics": EVAL_NUMERICS}
+    noise = Uniform(2.0)
+    with jax.enable_x64(False):
+        b = sample_batch(jax.random.key(0), Categorical((1.0, 3.0)), 4)
+        out["sample"] = {"tokens": np.asarray(b.tokens, np.float64).tolist(), "y": np.asarray(b.y_query, np.float64).tolist()}
+        for v in ("gdpp", "diag", "full"):
+            out[f"train_{v}"] = _params(unstack(train(ModelConfig(v, 2), noise, TC, seeds=(0,)), 0))
+        cfg2, cfg3 = ModelConfig("diag", 2), ModelConfig("diag", 3)
+        parent = unstack(train(cfg2, noise, TC, seeds=(1,)), 0)
+        out["grow"] = _params(unstack(train(cfg3, noise, TC, seeds=(1,), init=[grow(cfg3, noise, parent, 1, TC)]), 0))
+        result = train(cfg2, noise, TC, seeds=store.start_seeds(2, 2))
+        out["starts"] = store.selection_losses(cfg2, noise, 2, result).tolist()
+        params, info = refine(cfg2, noise, parent, 1, RefineConfig(num=10_000, steps=2))
+        out["refine"] = {"params": _params(params), "loss_after": info["loss_after"]}
+        r = metrics.evaluate(Model(cfg2, parent), noise, jax.random.key(10_001), 1000)
+        out["evaluate"] = {k: np.asarray(v, np.float64).tolist() for k, v in sorted(r.items())}
+    with jax.enable_x64(True):
+        tc64 = dataclasses.replace(TC, dtype="float64")
+        with store.precision(tc64):
+            out["train_full_float64"] = _params(unstack(train(ModelConfig("full", 2), noise, tc64, seeds=(0,)), 0))
+    return out
+
+
+def _flat(x) -> np.ndarray:
+    if isinstance(x, dict):
+        return np.concatenate([_flat(x[k]) for k in sorted(x)]) if x else np.zeros(0)
+    return np.ravel(np.asarray(x, np.float64))
+
+
+@pytest.mark.slow
+def test_numbers_match_those_recorded_for_the_current_numerics_versions():
+    golden = json.loads(GOLDEN.read_text())
+    assert (golden["numerics"], golden["eval_numerics"]) == (NUMERICS, EVAL_NUMERICS), (
+        "the numerics versions changed: regenerate tests/golden/numerics.json (python tests/test_golden.py)")
+    now = compute()
+    assert sorted(now) == sorted(golden)
+    for path in sorted(set(now) - {"numerics", "eval_numerics"}):
+        np.testing.assert_allclose(_flat(now[path]), _flat(golden[path]), rtol=1e-5, atol=1e-7, err_msg=(
+            f"{path}: the code computes other numbers than NUMERICS={NUMERICS} / EVAL_NUMERICS={EVAL_NUMERICS} recorded. "
+            "If that is intended, bump the version in lintx/versions.py and regenerate tests/golden/numerics.json"))
+
+
+def test_a_refactor_keeps_checkpoint_names_and_a_number_of_the_method_changes_them(tmp_path, monkeypatch):
+    """The key holds the numerics version and the method's configuration, not the code's text: the names
+    do not move when the code of model.py is edited (simulated by its hash changing), and do when a number
+    of the method or the numerics version does."""
+    from lintx import versions
+
+    cfg, noise = ModelConfig("diag", 3), Uniform(5.0)
+    name = store.checkpoint_path(tmp_path, "fast", cfg, noise, 0)
+    monkeypatch.setattr(versions, "code_version", lambda modules=(): "edited")
+    assert store.checkpoint_path(tmp_path, "fast", cfg, noise, 0) == name
+    fast = store.get_profile("fast")
+    lower = dataclasses.replace(fast, recipe=lambda c, n: dataclasses.replace(fast.recipe(c, n), lr=fast.recipe(c, n).lr / 2))
+    assert store.checkpoint_path(tmp_path, lower, cfg, noise, 0).name != name.name
+    monkeypatch.setattr(store, "NUMERICS", NUMERICS + 1)
+    assert store.checkpoint_path(tmp_path, "fast", cfg, noise, 0) != name
+
+
+if __name__ == "__main__":  # regenerate the golden file for the current numerics versions
+    GOLDEN.write_text(json.dumps(compute(), sort_keys=True) + "\n")
+    print(f"wrote {GOLDEN}", file=sys.stderr)
