@@ -91,3 +91,11 @@ def test_tail_statistics_count_the_worst_sequences_across_chunks(monkeypatch):
     assert r["max_sequence"] == 1000.0
     assert r["worst_share"] == pytest.approx((1000.0 + 9 * 0.01) / total)
     assert r["adjusted_loss"] == pytest.approx(total / 25_000)
+
+
+def test_a_damaged_evaluation_entry_is_an_error_naming_it(tmp_path):
+    evaluation.cached(tmp_path, {"k": 1}, lambda: {"x": 1})
+    (entry,) = tmp_path.glob("*.json")
+    entry.write_text(entry.read_text()[:10])
+    with pytest.raises(ValueError, match=entry.name):
+        evaluation.cached(tmp_path, {"k": 1}, lambda: {"x": 2})

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from lintx import metrics, store
+from lintx.checkpoint import from_training
 from lintx.model import Model, ModelConfig
 from lintx.refine import RefineConfig, refine
 from lintx.tasks import Categorical, Uniform, sample_batch
@@ -34,7 +35,8 @@ def _params(p: dict) -> dict:
 
 def compute() -> dict:
     """Every code path on tiny models: sampling, each variant in float32, FULL in float64, a warm start
-    (grow), random starts chosen on the selection stream, an L-BFGS polish, and an evaluation."""
+    (grow), random starts chosen on the selection stream, the held-out check's stream, an L-BFGS polish,
+    and an evaluation."""
     out = {"numerics": NUMERICS, "eval_numerics": EVAL_NUMERICS}
     noise = Uniform(2.0)
     with jax.enable_x64(False):
@@ -43,7 +45,9 @@ def compute() -> dict:
         for v in ("gdpp", "diag", "full"):
             out[f"train_{v}"] = _params(unstack(train(ModelConfig(v, 2), noise, TC, seeds=(0,)), 0))
         cfg2, cfg3 = ModelConfig("diag", 2), ModelConfig("diag", 3)
-        parent = unstack(train(cfg2, noise, TC, seeds=(1,)), 0)
+        trained = train(cfg2, noise, TC, seeds=(1,))
+        parent = unstack(trained, 0)
+        out["held_out"] = store.held_out_loss(from_training(cfg2, noise, TC, trained, 0), 1000)
         out["grow"] = _params(unstack(train(cfg3, noise, TC, seeds=(1,), init=[grow(cfg3, noise, parent, 1, TC)]), 0))
         result = train(cfg2, noise, TC, seeds=store.start_seeds(2, 2))
         out["starts"] = store.selection_losses(cfg2, noise, 2, result).tolist()

@@ -84,6 +84,14 @@ def test_bad_parameter_stops_with_a_clear_message(tmp_path):
         run(ROOT / "notebooks" / "fig2_variance_profiles.ipynb", tmp_path, columns=["u-2"])
     with pytest.raises(pm.PapermillExecutionError, match="depth must be a positive integer"):
         run(ROOT / "notebooks" / "fig4_full_weights.ipynb", tmp_path, depth=0)
+    with pytest.raises(pm.PapermillExecutionError, match="train_missing must be True or False, got str 'no'"):
+        run(ROOT / "notebooks" / "table1.ipynb", tmp_path, train_missing="no")  # what `papermill -p train_missing no` passes
+    with pytest.raises(pm.PapermillExecutionError, match="tune_num must be a positive integer, got 0"):
+        run(ROOT / "notebooks" / "table1.ipynb", tmp_path, tune_num=0)
+    with pytest.raises(pm.PapermillExecutionError, match="eval_seed must be a non-negative integer, got str 'abc'"):
+        run(ROOT / "notebooks" / "fig2_variance_profiles.ipynb", tmp_path, eval_seed="abc")
+    with pytest.raises(pm.PapermillExecutionError, match=r"evaluation, selection and single-set seeds must all differ; \[10001\]"):
+        run(ROOT / "notebooks" / "fig1_loss_vs_layers.ipynb", tmp_path, selection_seeds=[10001])
     assert not (tmp_path / "data").exists(), "nothing is trained before the parameters are checked"
 
 
