@@ -40,8 +40,8 @@ number of seeds to train. Three profiles:
   because 500 steps from a random start are too few for it), one
   seed, and a held-out check on 10,000 sequences: minutes for the grid at reduced fidelity (Binder,
   smoke runs; ``make figures PROFILE=quick`` also evaluates on fewer sequences, see the Makefile). From
-  an empty ``data/``, ``make -j2 figures PROFILE=quick`` took 16 min 44 s on 2 CPU cores (README, "The
-  quick profile").
+  an empty ``data/``, ``make -j2 figures PROFILE=quick`` took 16 min 44 s on 2 CPU cores (``docs/method.md``,
+  "The shipped method").
 - ``tiny``: 20 steps at batch 64, for the notebook tests only (the numbers mean nothing).
 """
 
@@ -216,7 +216,7 @@ def _fast_start(cfg: ModelConfig, noise: Noise) -> Optional[ModelConfig]:
     - Without noise the three variants learn the same algorithm (the paper's Table 1 has them within 2x of
       each other at every depth), so FULL has nothing to find beyond the DIAG solution it contains, while from
       a random start it was unstable there: 6e-5 and 5e-4 at 5 and 6 layers, and 7 layers diverged with both
-      seeds, against DIAG's 3.6e-6, 1.2e-6 and 5.3e-7 (README "Results").
+      seeds, against DIAG's 3.6e-6, 1.2e-6 and 5.3e-7 (``benchmarks/RESULTS.md``, "The noiseless column").
     """
     if cfg.variant != "full" and cfg.layers >= (5 if _noiseless(noise) else 7):
         return dataclasses.replace(cfg, layers=cfg.layers - 1)

@@ -1,6 +1,6 @@
 """Training linear transformers on fresh batches with Adam (paper Sec. 6, Appendix B; Eq. 7).
 
-Design choices (ours; see README "Training recipe"):
+Design choices (ours; see ``docs/method.md``):
 
 - Normalised parameters. The statistics a layer sees have very different sizes: ``Sigma ~ n I``,
   ``alpha ~ n w`` and ``lambda ~ n (d + E[sigma^2])``, about 366 at ``sigma_max = 5``. One Adam learning rate
