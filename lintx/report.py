@@ -1,8 +1,8 @@
-"""Checkpoint lookup for the figures, and the theory notebook's cached numbers.
+"""The numbers the figures draw, and the theory notebook's cached numbers.
 
-:func:`checkpoints` finds (or trains) the checkpoints of a cell; the loss functions below report them under
-the evaluation protocol of :mod:`lintx.evaluation` (the median over its evaluation sets, the seed chosen on
-its selection sets).
+The checkpoints of a cell come from the store (:func:`lintx.store.checkpoints`, which trains a missing one
+if asked); the loss functions below report them under the evaluation protocol of :mod:`lintx.evaluation`
+(the median over its evaluation sets, the seed chosen on its selection sets).
 """
 
 from __future__ import annotations
@@ -15,40 +15,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from lintx import theory
-from lintx.checkpoint import DivergedError
 from lintx.evaluation import (Protocol, baseline_profile, baseline_sets, checkpoint_sets, choose, profile_checkpoint, spread,
                               theory_cached, tuned_baselines)
 from lintx.model import ModelConfig
-from lintx.profiles import get_profile
-from lintx.store import checkpoint_path, get_or_train, is_trained, recorded_failure
+from lintx.store import checkpoints
 from lintx.tasks import Fixed, sample_batch
-
-
-def checkpoints(data_dir, profile: str, cfg: ModelConfig, noise, seeds: Sequence[int], train_missing: bool = True,
-                extra_seeds: Sequence[int] = ()) -> list[tuple[int, Path]]:
-    """``(seed, path)`` of each seed's checkpoint in ``data_dir``; a missing one is trained (and cached)
-    if ``train_missing``, else left out. ``extra_seeds`` are used where ``data_dir`` has them and never
-    trained (the shipped cache has 5 seeds at ``sigma_max = 5``; a figure asks for seed 0 and uses the
-    others where they exist). A model whose training diverged after every retry is left out. A spare seed
-    of the profile (:attr:`lintx.profiles.Profile.spare_seeds`) counts only in place of one of the
-    profile's seeds that is not found, so a cell is never the best of more than ``Profile.seeds``."""
-    prof = get_profile(profile) if isinstance(profile, str) else profile
-    spares = range(prof.seeds, prof.seeds + prof.spare_seeds)
-    found = []
-    extra = [s for s in extra_seeds if s not in seeds]
-    for s in [*seeds, *extra]:
-        path = checkpoint_path(data_dir, profile, cfg, noise, s)
-        if not is_trained(path):
-            if not train_missing or s in extra or recorded_failure(data_dir, profile, cfg, noise, s) is not None:
-                continue
-            try:
-                get_or_train(data_dir, profile, cfg, noise, s)
-            except DivergedError:  # recorded by the store; reported as missing
-                continue
-        found.append((s, path))
-    room = prof.seeds - sum(s < prof.seeds for s, _ in found)  # the profile's seeds not found
-    used = [s for s, _ in found if s in spares][:max(room, 0)]
-    return [(s, p) for s, p in found if s not in spares or s in used]
 
 
 def readouts(data_dir, profile: str, cfg: ModelConfig, noise, seeds: Sequence[int], protocol: Protocol,

@@ -452,6 +452,33 @@ def study_grid(depths: Sequence[int] = range(1, 8), columns: Sequence[str] = COL
     return grid
 
 
+def checkpoints(data_dir, profile: str, cfg: ModelConfig, noise, seeds: Sequence[int], train_missing: bool = True,
+                extra_seeds: Sequence[int] = ()) -> list[tuple[int, Path]]:
+    """``(seed, path)`` of each seed's checkpoint in ``data_dir``; a missing one is trained (and cached)
+    if ``train_missing``, else left out. ``extra_seeds`` are used where ``data_dir`` has them and never
+    trained (the shipped cache has 5 seeds at ``sigma_max = 5``; a figure asks for seed 0 and uses the
+    others where they exist). A model whose training diverged after every retry is left out. A spare seed
+    of the profile (:attr:`lintx.profiles.Profile.spare_seeds`) counts only in place of one of the
+    profile's seeds that is not found, so a cell is never the best of more than ``Profile.seeds``."""
+    prof = get_profile(profile) if isinstance(profile, str) else profile
+    spares = range(prof.seeds, prof.seeds + prof.spare_seeds)
+    found = []
+    extra = [s for s in extra_seeds if s not in seeds]
+    for s in [*seeds, *extra]:
+        path = checkpoint_path(data_dir, profile, cfg, noise, s)
+        if not is_trained(path):
+            if not train_missing or s in extra or recorded_failure(data_dir, profile, cfg, noise, s) is not None:
+                continue
+            try:
+                get_or_train(data_dir, profile, cfg, noise, s)
+            except DivergedError:  # recorded by the store; reported as missing
+                continue
+        found.append((s, path))
+    room = prof.seeds - sum(s < prof.seeds for s, _ in found)  # the profile's seeds not found
+    used = [s for s, _ in found if s in spares][:max(room, 0)]
+    return [(s, p) for s, p in found if s not in spares or s in used]
+
+
 def stale_files(data_dir, profile: str | Profile, bad: Optional[list] = None) -> list[Path]:
     """Files in ``DATA/PROFILE`` that no current model maps to, so nothing reads them again:
 

@@ -19,8 +19,7 @@ import numpy as np
 from lintx.evaluation import Protocol, baseline_sets, checkpoint_sets, choose
 from lintx.model import ModelConfig
 from lintx.reference import COLUMNS, paper_table1
-from lintx.report import checkpoints
-from lintx.store import recorded_failure
+from lintx.store import checkpoints, recorded_failure
 from lintx.tasks import noise_from_label
 
 METHODS = ("GDPP", "DIAG", "FULL")

@@ -82,11 +82,11 @@ def test_extra_seeds_are_used_where_present_and_never_trained(tmp_path, monkeypa
     cfg, noise = ModelConfig("gdpp", 1), Uniform(1.0)
     get_or_train(tmp_path, "tiny", cfg, noise, 3)
     trained = []
-    monkeypatch.setattr(report, "get_or_train", lambda *a, **k: trained.append(a) or get_or_train(*a, **k))
-    found = report.checkpoints(tmp_path, "tiny", cfg, noise, seeds=[0], extra_seeds=[1, 3])
+    monkeypatch.setattr(store, "get_or_train", lambda *a, **k: trained.append(a) or get_or_train(*a, **k))
+    found = store.checkpoints(tmp_path, "tiny", cfg, noise, seeds=[0], extra_seeds=[1, 3])
     assert [s for s, _ in found] == [0, 3]  # seed 0 trained on demand, seed 3 found, seed 1 neither
     assert [a[4] for a in trained] == [0]
-    assert [s for s, _ in report.checkpoints(tmp_path, "tiny", cfg, noise, seeds=[], extra_seeds=[0, 1, 3])] == [0, 3]
+    assert [s for s, _ in store.checkpoints(tmp_path, "tiny", cfg, noise, seeds=[], extra_seeds=[0, 1, 3])] == [0, 3]
     rows = table1.table1(tmp_path, "tiny", seeds=[0], protocol=SMALL, columns=["u1"], depths=[1], tune_num=5000, extra_seeds=[1, 3])
     row = {(r["method"], r["layers"]): r for r in rows}[("GDPP", 1)]
     assert row["seeds_found"] == 2 and row["seeds"] == [0, 3] and len(row["seed_medians"]) == 2
@@ -101,7 +101,7 @@ def test_best_losses_report_the_seed_chosen_on_the_selection_sets(tmp_path, monk
     for s in (0, 1):
         get_or_train(tmp_path, "tiny", ModelConfig("gdpp", 1), noise, s)
     best = report.best_losses(tmp_path, "tiny", "gdpp", noise, [1, 2], [0], SMALL, train_missing=False, extra_seeds=[1])
-    found = report.checkpoints(tmp_path, "tiny", ModelConfig("gdpp", 1), noise, [0, 1], train_missing=False)
+    found = store.checkpoints(tmp_path, "tiny", ModelConfig("gdpp", 1), noise, [0, 1], train_missing=False)
     chosen = evaluation.choose(tmp_path, found, SMALL)[1]
     per_seed = report.readouts(tmp_path, "tiny", ModelConfig("gdpp", 1), noise, [0, 1], SMALL, train_missing=False)
     assert best["median"][0] == per_seed["median"][[p for _, p in found].index(chosen), -1] and np.isnan(best["median"][1])

@@ -107,7 +107,7 @@ def test_diverged_is_retried_then_refused(tmp_path, monkeypatch):
     assert len(lrs) == 3
     # and a report leaves it out instead of failing
     from lintx import report
-    assert report.checkpoints(tmp_path, "tiny", cfg, noise, [0]) == []
+    assert store.checkpoints(tmp_path, "tiny", cfg, noise, [0]) == []
 
 
 def test_retry_that_succeeds_is_recorded(tmp_path, tiny, monkeypatch):
@@ -185,7 +185,7 @@ def test_a_model_whose_parent_diverged_is_reported_with_that_record_and_not_trai
     assert store.recorded_failure(tmp_path, "tiny", ModelConfig("diag", 3), noise, 1) is None
     with pytest.raises(DivergedError, match="diverged in a test"):
         store.get_or_train(tmp_path, "tiny", ModelConfig("diag", 3), noise, 0)
-    assert count_training == [] and report.checkpoints(tmp_path, "tiny", ModelConfig("diag", 3), noise, [0]) == []
+    assert count_training == [] and store.checkpoints(tmp_path, "tiny", ModelConfig("diag", 3), noise, [0]) == []
     assert count_training == []
 
 
@@ -580,7 +580,7 @@ def test_grid_runner_trains_a_spare_seed_for_each_seed_that_diverged(tmp_path, m
     assert main([*argv, "--diverged-ok"]) == 0
     assert calls == [2, 2, 2, 3], "seed 1 diverged: spare 2 diverges too, spare 3 takes its place"
     assert "diag L1 u1: spare seed 2 for a seed that diverged after every retry" in capsys.readouterr().out
-    assert [s for s, _ in report.checkpoints(tmp_path, "tiny", cfg, noise, [0, 1], train_missing=False, extra_seeds=[2, 3])] == [0, 3]
+    assert [s for s, _ in store.checkpoints(tmp_path, "tiny", cfg, noise, [0, 1], train_missing=False, extra_seeds=[2, 3])] == [0, 3]
     calls.clear()
     assert main(argv) == 0 and calls == [], "nothing left to train"
     assert store.stale_files(tmp_path, "tiny") == []  # the records of seeds 1 and 2 are current
@@ -588,7 +588,7 @@ def test_grid_runner_trains_a_spare_seed_for_each_seed_that_diverged(tmp_path, m
     store.failure_path(store.checkpoint_path(tmp_path, "tiny", cfg, noise, 1)).unlink()
     monkeypatch.setattr(store, "train", real)
     store.get_or_train(tmp_path, "tiny", cfg, noise, 1)
-    assert [s for s, _ in report.checkpoints(tmp_path, "tiny", cfg, noise, [0], train_missing=False, extra_seeds=[1, 2, 3])] == [0, 1]
+    assert [s for s, _ in store.checkpoints(tmp_path, "tiny", cfg, noise, [0], train_missing=False, extra_seeds=[1, 2, 3])] == [0, 1]
     with pytest.raises(ValueError, match="spare_seeds must be an integer >= 0"):
         dataclasses.replace(prof, spare_seeds=-1)
 
