@@ -98,8 +98,8 @@ def _accumulate(chunk_errors, key: jax.Array, num: int) -> dict:
         adjusted_sq = adjusted_sq + ((err - err_oracle) ** 2).sum(-1)
         both = err - err_oracle if worst is None else np.concatenate([worst, err - err_oracle], axis=-1)
         worst = -np.sort(-both, axis=-1)[..., :WORST]
-    adjusted = (model_sum - oracle_sum) / num
     total = model_sum - oracle_sum
+    adjusted = total / num
     return {
         "loss": np.asarray(model_sum / num),
         "oracle_loss": np.asarray(oracle_sum / num),
