@@ -43,7 +43,7 @@ from lintx.store import locked
 from lintx.tasks import noise_from_label
 from lintx.versions import EVAL_NUMERICS, code_version
 
-THEORY_MODULES = ("theory.py", "implicit.py")  # keyed, beside EVAL_MODULES, for the theory notebook's numbers
+THEORY_MODULES = ("theory.py", "implicit.py")  # their code keys the theory notebook's cached numbers
 FIRST_PROTOCOL_SEED = 10_000  # every evaluation and selection seed is at least this: above every training seed
 
 

@@ -84,7 +84,7 @@ def _markdown(rows: list[dict], profile: str, p: Protocol) -> list[str]:
             else:
                 vals.append(f"{_spread(r)} / {r['paper']:.3g}{'' if r['within'] else ' **!**'}")
         lines.append(f"| {m} | {L or ''} | " + " | ".join(vals) + " |")
-    lines += _outside(rows) + _seed0(found) + _single(found, p) + _differences(found) + _tails(rows)
+    lines += _outside(rows) + _diverged(found) + _seed0(found) + _single(found, p) + _differences(found) + _tails(rows)
     return lines
 
 
@@ -95,6 +95,16 @@ def _outside(rows: list[dict]) -> list[str]:
             *([f"- {_cell(r)}: {_spread(r)} / {r['paper']:.3g} ({r['ratio']:.3g}x; tolerance "
                f"{tolerance(r['method'], r['layers'], r['column'], r['paper']):.3g}; single set {r['single']:.3g})"
                for r in misses] or ["- none"])]
+
+
+def _diverged(found: list[dict]) -> list[str]:
+    """The seeds that diverged after every retry (or whose warm start did) in cells that have other seeds:
+    left out of the cell; the grid runner trains a spare seed in place of each (``Profile.spare_seeds``)."""
+    lost = [f"{_cell(r)} seed {', '.join(map(str, r['diverged_seeds']))} ({r['seeds_found']} seeds found)"
+            for r in found if r.get("diverged_seeds")]
+    return ["", f"## Seeds that diverged after every retry ({len(lost)} cells)", "",
+            "Left out of their cell, with the number of seeds the cell has; run for a profile's seeds, the grid runner "
+            "trains a spare seed in place of each (`lintx.profiles.Profile.spare_seeds`):", "", *([f"- {x}" for x in lost] or ["- none"])]
 
 
 def _seed0(found: list[dict]) -> list[str]:

@@ -168,3 +168,12 @@ def test_readme_headline_agrees_with_the_shipped_table():
     assert m and (int(m[1]), int(m[2])) == (count("seed0_within"), len(rows))
     m = re.search(r"one set of 100,000 sequences \(key 2024\), the same models give (\d+) of (\d+)", readme)
     assert m and (int(m[1]), int(m[2])) == (count("single_within"), len(rows))
+
+
+def test_table1_names_the_seeds_that_diverged_in_cells_that_have_others():
+    rows = [{"method": "DIAG", "layers": 6, "column": "u5", "seeds_found": 5, "diverged_seeds": [1]},
+            {"method": "DIAG", "layers": 7, "column": "u5", "seeds_found": 5, "diverged_seeds": []},
+            {"method": "FULL", "layers": 6, "column": "u6", "seeds_found": 4, "diverged_seeds": [3]}]
+    text = "\n".join(table1_text._diverged(rows))
+    assert "(2 cells)" in text and "- DIAG 6 `u5` seed 1 (5 seeds found)\n- FULL 6 `u6` seed 3 (4 seeds found)" in text
+    assert "- none" in "\n".join(table1_text._diverged(rows[1:2]))
