@@ -48,8 +48,10 @@ number of seeds to train. Three profiles:
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Callable, Optional
 
+from lintx import method
 from lintx.model import ModelConfig
 from lintx.tasks import Categorical, Noise
 from lintx.refine import RefineConfig
@@ -88,6 +90,12 @@ class Profile:
     # seed's held-out selection sequences, as for random starts; None: no rival. Only for models trained from
     # a random start (not with start_from)
     rival: Optional[Callable[[ModelConfig, Noise], Optional[tuple[ModelConfig, TrainConfig]]]] = None
+    # a second warm start (lintx.method, lintx.store): the same depth in the variant cfg contains, trained first
+    # and embedded exactly. A profile with it trains every model from all of its warm starts together (vmapped,
+    # one candidate each) and keeps, on the seed's held-out selection sequences, the best of the trained
+    # candidates and of the untrained starts: a model is never worse there than the model it was grown from
+    # or the simpler variant it contains
+    embed_from: Optional[Callable[[ModelConfig], Optional[ModelConfig]]] = None
 
     def __post_init__(self):
         for name, least in (("seeds", 1), ("spare_seeds", 0), ("validation_num", 1)):
@@ -314,10 +322,17 @@ def _tiny(cfg: ModelConfig, noise: Noise) -> TrainConfig:
     return TrainConfig(steps=20, batch=64, lr=1e-2, chunk=10)
 
 
+def _method_profile(name: str, budget: method.Budget, seeds: int, description: str, validation_num: int = 50_000) -> Profile:
+    """A budget of :mod:`lintx.method` as a profile: grown by depth, embedded from the contained variant."""
+    return Profile(name, functools.partial(method.recipe, budget), seeds, description, method.grown_from, validation_num,
+                   embed_from=method.embedded_from)
+
+
 PROFILES = {
     "paper": Profile("paper", _paper, 5, "the paper's protocol verbatim: Adam 1e-4, batch 2048, 200k steps"),
     "fast": Profile("fast", _fast, 5, "our recipe for the shipped cache: normalised Adam, batch 512 (FULL 1-4 layers: 2048), 1000*min(L,5) steps (FULL 3 layers on categorical noise: 2x; FULL 5-7 layers on {1,3}: 16x; FULL 7 layers on {1,3,5}: 16x at lr / 3); FULL 6+ layers in float64; DIAG and GD++ grown by a layer from 7 layers (from 5 without noise, 3-18x the steps); DIAG 3 layers best of 8 random starts, 4 layers (with noise) of 4; DIAG 6+ layers on {1,3} refined by L-BFGS; FULL 5+ layers on {1,3,5} the better of a random start and a fine-tune from DIAG", _fast_start, starts=_fast_starts, refine=_fast_refine, spare_seeds=2, rival=_fast_rival),
     "quick": Profile("quick", _quick, 1, "reduced fidelity for smoke runs and Binder: 100*min(L,5) steps at batch 256", _from_diag, 10_000),
+    "grow": _method_profile("grow", method.Budget(), 5, "the one method (lintx.method), in development: grown by depth, the contained variant as a second candidate, 1000 steps each"),
     "tiny": Profile("tiny", _tiny, 1, "tests only: 20 steps at batch 64, meaningless numbers", validation_num=2_000),
 }
 

@@ -122,7 +122,7 @@ def acceptance(prof: Profile) -> dict:
 
 def recipe_hash(
     cfg: ModelConfig, noise: Noise, tc: TrainConfig, seed: int, parent: Optional[str] = None, accept: Optional[dict] = None,
-    starts: int = 1, rc: Optional[tuple[RefineConfig, ...]] = None, rival: Optional[dict] = None,
+    starts: int = 1, rc: Optional[tuple[RefineConfig, ...]] = None, rival: Optional[dict] = None, embedded: Optional[str] = None,
 ) -> str:
     """Content key of a checkpoint: model, noise, recipe, seed, training code, and where they apply the
     warm start's parent, an acceptance policy other than :data:`ACCEPTANCE_V1`, several random starts and
@@ -139,6 +139,8 @@ def recipe_hash(
         key["refine"] = how
     if rival is not None:
         key["rival"] = rival
+    if embedded is not None:  # a second warm start (Profile.embed_from); the untrained starts compete
+        key["embedded_from"] = {"name": embedded, "selection_num": SELECTION_NUM}
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
 
 
@@ -255,6 +257,25 @@ def best_start(cfg: ModelConfig, noise: Noise, tc: TrainConfig, seed: int, resul
     return dataclasses.replace(ckpt, meta=meta)
 
 
+def against_starts(ckpt: Checkpoint, init: list, seed: int) -> Checkpoint:
+    """``ckpt``, or the untrained start in ``init`` (raw parameters of ``ckpt.cfg``, :func:`warm_start`) with a
+    lower loss on the seed's selection sequences, so training never makes a model worse than where it
+    started there (:mod:`lintx.method`). The sidecar records the starts' losses (``start_losses``) and, if
+    one was kept, which (``kept_start``, its index in ``init``; training's ``start`` says which start the
+    trained candidate came from)."""
+    known = ckpt.meta.get("selection_losses")  # computed already where several candidates trained
+    trained = known[ckpt.meta["start"]] if known else _selection_loss(ckpt.model, ckpt.noise, seed)
+    trained = np.inf if trained is None else trained
+    losses = [_selection_loss(Model(ckpt.cfg, params), ckpt.noise, seed) for params in init]
+    meta = {**ckpt.meta, "trained_selection_loss": float(trained) if np.isfinite(trained) else None,
+            "start_losses": [float(x) if np.isfinite(x) else None for x in losses]}
+    i = int(np.argmin(losses))
+    if not losses[i] < trained:
+        return dataclasses.replace(ckpt, meta=meta)
+    P, Q = (np.asarray(m).astype(ckpt.P.dtype) for m in to_full(ckpt.cfg, init[i]))
+    return dataclasses.replace(ckpt, P=P, Q=Q, meta={**meta, "kept_start": i})
+
+
 def warm_start(cfg: ModelConfig, noise: Noise, parent: Checkpoint, seed: int, tc: TrainConfig) -> dict:
     """Starting parameters of ``cfg`` from a trained ``parent``: grown by one layer or embedded."""
     if parent.cfg.variant == cfg.variant and parent.cfg.layers == cfg.layers - 1:
@@ -262,13 +283,19 @@ def warm_start(cfg: ModelConfig, noise: Noise, parent: Checkpoint, seed: int, tc
     return embed(cfg, parent.cfg, parent.model.params)
 
 
+def embedded_config(prof: Profile, cfg: ModelConfig) -> Optional[ModelConfig]:
+    """The model of a simpler variant that ``prof`` also warm-starts ``cfg`` from (embedded), or None."""
+    return prof.embed_from(cfg) if prof.embed_from is not None else None
+
+
 def checkpoint_path(data_dir, profile: str | Profile, cfg: ModelConfig, noise: Noise, seed: int) -> Path:
     prof = get_profile(profile) if isinstance(profile, str) else profile
     tc = prof.recipe(cfg, noise)
-    shallow = parent_config(prof, cfg, noise)
+    shallow, simpler = parent_config(prof, cfg, noise), embedded_config(prof, cfg)
     parent = None if shallow is None else checkpoint_path(data_dir, prof, shallow, noise, seed).name
+    embedded = None if simpler is None else checkpoint_path(data_dir, prof, simpler, noise, seed).name
     key = recipe_hash(cfg, noise, tc, seed, parent, acceptance(prof), num_starts(prof, cfg, noise), refine_config(prof, cfg, noise),
-                      rival_key(data_dir, prof, cfg, noise, seed))
+                      rival_key(data_dir, prof, cfg, noise, seed), embedded)
     name = f"{cfg.variant}-L{cfg.layers}-H{cfg.heads}-{noise.label}-s{seed}-{key}.npz"
     return Path(data_dir) / prof.name / name
 
@@ -359,12 +386,17 @@ def get_or_train(
             # float64 weights fail in a float32 process; FULL has no form to verify
             raise ValueError(f"profile {prof.name!r}: a float64 recipe is supported for FULL only, not {cfg.variant!r}")
         shallow, starts, rc = parent_config(prof, cfg, noise), num_starts(prof, cfg, noise), refine_config(prof, cfg, noise)
-        init, parent = None, None
+        init, parent, simpler = None, None, embedded_config(prof, cfg)
         if shallow is not None:  # warm start: train (or load) the shallower model first, then grow it
             parent = get_or_train(data_dir, profile, shallow, noise, seed, callback, log)
             init = [warm_start(cfg, noise, parent, seed, tc)]
+        if simpler is not None:  # and the simpler variant of this depth, embedded: a second candidate
+            init = [*(init or []), warm_start(cfg, noise, get_or_train(data_dir, profile, simpler, noise, seed, callback, log), seed, tc)]
+            starts = len(init)
         start = time.perf_counter()
         ckpt, problem, validation_loss, retry, result, tc = _accepted(prof, cfg, noise, seed, tc, starts, rc, init, callback)
+        if ckpt is not None and prof.embed_from is not None and init is not None:
+            ckpt = against_starts(ckpt, init, seed)
         rival = rival_config(prof, cfg, noise)
         if rival is not None:  # a second candidate: the simpler model of this depth and seed, fine-tuned as cfg
             ckpt = _with_rival(data_dir, prof, cfg, noise, seed, ckpt, problem, rival, callback, log)
@@ -378,13 +410,16 @@ def get_or_train(
         meta = {**ckpt.meta, "profile": prof.name, "validation_num": prof.validation_num}
         if parent is not None:
             meta["grown_from"] = checkpoint_path(data_dir, prof, shallow, noise, seed).name
+        if simpler is not None:
+            meta["embedded_from"] = checkpoint_path(data_dir, prof, simpler, noise, seed).name
         ckpt = dataclasses.replace(ckpt, meta=meta)
         save(path, ckpt)
         if log is not None:
             log({"checkpoint": path.name, "profile": prof.name, "seconds": round(time.perf_counter() - start, 2),
                  "final_loss": ckpt.meta["final_loss"], "validation_loss": ckpt.meta["validation_loss"], "retries": ckpt.meta["retries"],
                  "steps": ckpt.meta["train"]["steps"], "starts": starts,
-                 **({} if rival is None else {"rival": ckpt.meta["rival"]["chosen"]})})
+                 **({} if rival is None else {"rival": ckpt.meta["rival"]["chosen"]}),
+                 **({"start": ckpt.meta.get("start", 0), "kept_start": ckpt.meta.get("kept_start")} if simpler is not None else {})})
         return load_as(path, cfg, noise, seed)
 
 

@@ -477,6 +477,32 @@ def test_a_rival_must_start_from_a_simpler_model_of_the_same_depth(tmp_path, mon
         store.checkpoint_path(tmp_path, "tiny", ModelConfig("full", 2), Uniform(1.0), 0)
 
 
+def test_the_method_trains_from_every_start_and_is_never_worse_on_selection_than_what_it_grew_from_or_contains(tmp_path, monkeypatch, count_training):
+    """A profile of :mod:`lintx.method`: a FULL model is grown from its shallower version and embedded from
+    the DIAG model of its depth, both trained together (one vmapped call), and the untrained starts compete,
+    so on the seed's selection sequences the checkpoint is at least as good as the shallower FULL model and
+    the DIAG model it contains. Both parents are part of its key."""
+    from lintx import method
+
+    prof = profiles._method_profile("tiny", method.Budget(steps=10, batch=32, chunk=10), 1, "", validation_num=2_000)
+    monkeypatch.setitem(profiles.PROFILES, "tiny", prof)
+    noise = Uniform(1.0)
+    full2 = store.get_or_train(tmp_path, "tiny", ModelConfig("full", 2), noise, 0)
+    assert [(v, L, len(s)) for v, L, _, s in count_training] == [
+        ("gdpp", 1, 1), ("diag", 1, 1), ("full", 1, 1), ("gdpp", 2, 1), ("diag", 2, 2), ("full", 2, 2)]
+    found = lambda v, L: store.load(store.checkpoint_path(tmp_path, "tiny", ModelConfig(v, L), noise, 0))
+    sel = lambda ck: store._stream_loss(ck.model, noise, 0, store._SELECTION_STREAM, store.SELECTION_NUM)
+    mine = sel(full2)
+    assert mine <= min(full2.meta["start_losses"]) * (1 + 1e-6)
+    assert mine <= sel(found("full", 1)) * (1 + 1e-3) + 1e-4  # the grown start: the 1-layer model plus a layer near 0
+    assert mine <= sel(found("diag", 2)) * (1 + 1e-5)  # the embedded start computes the DIAG model exactly
+    assert full2.meta["grown_from"] == store.checkpoint_path(tmp_path, "tiny", ModelConfig("full", 1), noise, 0).name
+    assert full2.meta["embedded_from"] == store.checkpoint_path(tmp_path, "tiny", ModelConfig("diag", 2), noise, 0).name
+    # the key holds both parents: another budget of a parent renames the child
+    other = dataclasses.replace(prof, embed_from=lambda cfg: None)
+    assert store.checkpoint_path(tmp_path, other, ModelConfig("full", 2), noise, 0) != store.checkpoint_path(tmp_path, prof, ModelConfig("full", 2), noise, 0)
+
+
 def test_fast_gives_full_with_5_plus_layers_on_1_3_5_a_rival_from_diag():
     fast = profiles.get_profile("fast")
     c135, c13 = Categorical((1.0, 3.0, 5.0)), Categorical((1.0, 3.0))

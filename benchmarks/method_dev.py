@@ -1,0 +1,123 @@
+"""Develop the method (:mod:`lintx.method`) on settings Table 1 does not have, judged on sets it never uses.
+
+    python benchmarks/method_dev.py --columns uniform:4.5 categorical:2,4 --steps 1000 --batch 512 \\
+        [--d 10 --n 20] [--depths 1-7] [--seed 0] [--workers 2] [--data build/dev]
+
+Trains every variant and depth of each setting with one budget of the method (a profile named after the
+budget, in ``--data``; resumable), then prints per depth the adjusted loss of GD++, DIAG and FULL on 50,000
+sequences of development key 31001 (no evaluation, selection or training key of Table 1's protocol), the
+candidate each model kept, the training seconds from the log, and the ridge baselines tuned on key 31002.
+It also says where the nesting breaks: a deeper model worse than a shallower one, FULL worse than DIAG, or
+DIAG worse than GD++ (beyond 2% on this set).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import multiprocessing as mp
+import os
+import time
+from pathlib import Path
+
+DEV_EVAL_KEY, DEV_TUNE_KEY, DEV_NUM = 31001, 31002, 50_000
+
+
+def _profile(args):
+    from lintx import method, profiles
+
+    budget = method.Budget(steps=args.steps, batch=args.batch, lr=args.lr)
+    name = f"dev-s{args.steps}-b{args.batch}-lr{args.lr:g}"
+    prof = profiles._method_profile(name, budget, 1, "development budget")
+    profiles.PROFILES[name] = prof
+    return name
+
+
+def _train_column(args, label):
+    os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    from lintx import store
+    from lintx.model import ModelConfig
+    from lintx.tasks import noise_from_label
+
+    name = _profile(args)
+    noise = noise_from_label(label)
+    log_path = Path(args.data, name, "train_log.jsonl")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+
+    def log(rec):
+        with open(log_path, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+
+    for L in args.depths:
+        for v in ("gdpp", "diag", "full"):
+            store.get_or_train(args.data, name, ModelConfig(v, L, d=args.d, n=args.n), noise, args.seed, log=log)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--columns", nargs="+", default=["uniform:4.5", "categorical:2,4"])
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--batch", type=int, default=512)
+    p.add_argument("--lr", type=float, default=1e-2)
+    p.add_argument("--d", type=int, default=10)
+    p.add_argument("--n", type=int, default=20)
+    p.add_argument("--depths", default="1-7")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--data", default="build/dev")
+    args = p.parse_args()
+    lo, hi = args.depths.split("-")
+    args.depths = list(range(int(lo), int(hi) + 1))
+    t0 = time.perf_counter()
+    with mp.get_context("spawn").Pool(args.workers) as pool:
+        pool.starmap(_train_column, [(args, c) for c in args.columns])
+    wall = time.perf_counter() - t0
+    _report(args, wall)
+
+
+def _report(args, wall):
+    import jax
+    import numpy as np
+
+    from lintx import store
+    from lintx.metrics import evaluate
+    from lintx.model import ModelConfig
+    from lintx.ridge import tune_baselines
+    from lintx.tasks import noise_from_label
+
+    name = _profile(args)
+    logs = [json.loads(x) for x in Path(args.data, name, "train_log.jsonl").read_text().splitlines()]
+    secs = {r["checkpoint"]: r["seconds"] for r in logs if "checkpoint" in r}
+    print(f"\nbudget {name}: d={args.d} n={args.n} seed {args.seed}; {wall:.0f} s wall; training seconds summed from the log: "
+          f"{sum(secs.values()):.0f}\n")
+    for label in args.columns:
+        noise = noise_from_label(label)
+        key = jax.random.key(DEV_EVAL_KEY)
+        base = {k: float(np.asarray(evaluate(b, noise, key, DEV_NUM, args.d, args.n)["adjusted_loss"]))
+                for k, b in tune_baselines(noise, jax.random.key(DEV_TUNE_KEY), DEV_NUM, args.d, args.n).items()}
+        print(f"### {label}: " + ", ".join(f"{k} {v:.4g}" for k, v in base.items()) + "\n")
+        print("| L | GD++ | DIAG | FULL | kept (GD++/DIAG/FULL) | train s |")
+        print("|---|---|---|---|---|---|")
+        prev, breaks = {}, []
+        for L in args.depths:
+            row, kept, t = {}, [], 0.0
+            for v in ("gdpp", "diag", "full"):
+                cfg = ModelConfig(v, L, d=args.d, n=args.n)
+                path = store.checkpoint_path(args.data, name, cfg, noise, args.seed)
+                ck = store.load_as(path, cfg, noise, args.seed)
+                row[v] = float(np.asarray(evaluate(ck.model, noise, key, DEV_NUM, args.d, args.n)["adjusted_loss"])[-1])
+                kept.append(ck.meta.get("rival", {}).get("chosen", "own"))
+                t += secs.get(path.name, 0.0)
+                if v in prev and row[v] > 1.02 * prev[v]:
+                    breaks.append(f"{v} L{L} {row[v]:.4g} > L{L - 1} {prev[v]:.4g}")
+            for hi, lo in (("full", "diag"), ("diag", "gdpp")):
+                if row[hi] > 1.02 * row[lo]:
+                    breaks.append(f"{hi} L{L} {row[hi]:.4g} > {lo} {row[lo]:.4g}")
+            prev = row
+            print(f"| {L} | {row['gdpp']:.4g} | {row['diag']:.4g} | {row['full']:.4g} | {'/'.join(kept)} | {t:.0f} |")
+        print("\nnesting breaks beyond 2%: " + ("; ".join(breaks) or "none") + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""The training method: one rule for every model, of the study and of any other setting.
+
+    Every model is trained by normalised Adam (:mod:`lintx.train`) from the best of its starts:
+    1. a 1-layer model from a random start;
+    2. an L-layer model (L >= 2) grown from the trained (L-1)-layer model of its variant (a new last layer
+       drawn near zero, so it starts where the shallower model ended);
+    3. DIAG and FULL also from the trained model of the variant they contain (GD++ in DIAG, DIAG in FULL),
+       embedded exactly at the same depth (a second candidate, trained alike).
+    Each candidate trains ``steps`` Adam steps at batch ``batch``: a 10% warm-up to ``lr``, then a cosine
+    decay. The checkpoint is the candidate with the lowest loss on the seed's held-out selection sequences,
+    the untrained starts included, so a model is never worse there than the shallower model or the simpler
+    variant it contains (the nesting of Sec. 5). A candidate that diverges is retried at a third of the rate.
+
+Nothing here names a noise setting, a depth or a variant-depth pair: the plan is a function of the
+architecture (its depth and the variant it contains) and of the budget. The noise enters only through the
+parameter normalisation of :func:`lintx.train.param_scales` (its ``E[sigma^2]``). ``fast`` and ``quick``
+are budgets of this one method; ``docs/method.md`` gives the measurements behind each number, and
+``benchmarks/RESULTS.md`` ("One method for every model") the development runs on settings outside Table 1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from typing import Optional
+
+from lintx.model import ModelConfig
+from lintx.tasks import Noise
+from lintx.train import TrainConfig
+
+# the variant each one contains (Sec. 5: GD++ is DIAG with q_y = 0, DIAG is FULL with diagonal P, Q)
+CONTAINS = {"full": "diag", "diag": "gdpp"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """How much compute each candidate of each model gets. Frozen: a mistyped field is an error."""
+
+    steps: int = 1000  # Adam steps per candidate
+    batch: int = 512
+    lr: float = 1e-2
+    warmup: float = 0.1
+    b2: float = 0.99
+    init_std: float = 0.01  # a random start and a grown layer, in normalised parameters
+    chunk: int = 100
+
+    def __post_init__(self):
+        for name in ("steps", "batch", "chunk"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+                raise ValueError(f"Budget.{name} must be a positive integer, got {v!r}")
+        TrainConfig(**self._train_fields())  # the rest is checked where it is used
+
+    def _train_fields(self) -> dict:
+        return dict(steps=self.steps, batch=self.batch, lr=self.lr, warmup=self.warmup, b2=self.b2, init_std=self.init_std,
+                    chunk=min(self.chunk, self.steps))
+
+
+def recipe(budget: Budget, cfg: ModelConfig, noise: Noise) -> TrainConfig:
+    """The recipe of every candidate of every model: the budget as a :class:`TrainConfig` (clipping at 1,
+    float32, normalised parameters; :mod:`lintx.train`)."""
+    return TrainConfig(**budget._train_fields())
+
+
+def grown_from(cfg: ModelConfig, noise: Noise) -> Optional[ModelConfig]:
+    """The model an L-layer model is grown from: its (L-1)-layer version (None for one layer)."""
+    return dataclasses.replace(cfg, layers=cfg.layers - 1) if cfg.layers >= 2 else None
+
+
+def embedded_from(cfg: ModelConfig) -> Optional[ModelConfig]:
+    """The model of the variant ``cfg`` contains, at its depth (None for GD++, which contains none)."""
+    return dataclasses.replace(cfg, variant=CONTAINS[cfg.variant]) if cfg.variant in CONTAINS else None
