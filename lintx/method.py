@@ -6,8 +6,8 @@
        drawn near zero, so it starts where the shallower model ended);
     3. DIAG and FULL also from the trained model of the variant they contain (GD++ in DIAG, DIAG in FULL),
        embedded exactly at the same depth (a second candidate, trained alike).
-    Each candidate trains ``steps`` Adam steps at batch ``batch``: a 10% warm-up to ``lr``, then a cosine
-    decay. The checkpoint is the candidate with the lowest loss on the seed's held-out selection sequences,
+    Each candidate trains ``steps`` Adam steps, a 10% warm-up to ``lr`` then a cosine decay, at a batch
+    that grows with the square root of the parameters per layer (:func:`batch`). The checkpoint is the candidate with the lowest loss on the seed's held-out selection sequences,
     the untrained starts included, so a model is never worse there than the shallower model or the simpler
     variant it contains (the nesting of Sec. 5). A candidate that diverges is retried at a third of the rate.
 
@@ -23,6 +23,8 @@ from __future__ import annotations
 import dataclasses
 import numbers
 from typing import Optional
+
+import numpy as np
 
 from lintx.model import ModelConfig
 from lintx.tasks import Noise
@@ -56,10 +58,20 @@ class Budget:
                     chunk=min(self.chunk, self.steps))
 
 
+def batch(budget: Budget, cfg: ModelConfig) -> int:
+    """Sequences per step: ``budget.batch`` times the square root of the parameters per layer over 64, rounded
+    to a power of two, at least 1: 1 for DIAG and GD++ (4 and 3 parameters a layer), 2 for FULL at ``d = 10``
+    (242), 1 at ``d = 5`` (72). A layer with more parameters needs more sequences for the same gradient
+    signal (``benchmarks/RESULTS.md``, "FULL with 1-4 layers": FULL gained 7-11% from batch 512 to 2048,
+    DIAG nothing)."""
+    per_layer = sum(int(np.prod(s[1:])) for s in cfg.param_shapes().values())
+    return budget.batch * 2 ** max(0, round(np.log2(np.sqrt(per_layer / 64))))
+
+
 def recipe(budget: Budget, cfg: ModelConfig, noise: Noise) -> TrainConfig:
     """The recipe of every candidate of every model: the budget as a :class:`TrainConfig` (clipping at 1,
-    float32, normalised parameters; :mod:`lintx.train`)."""
-    return TrainConfig(**budget._train_fields())
+    float32, normalised parameters; :mod:`lintx.train`), at the batch of :func:`batch`."""
+    return TrainConfig(**{**budget._train_fields(), "batch": batch(budget, cfg)})
 
 
 def grown_from(cfg: ModelConfig, noise: Noise) -> Optional[ModelConfig]:

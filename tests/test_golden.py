@@ -98,6 +98,52 @@ def test_a_refactor_keeps_checkpoint_names_and_a_number_of_the_method_changes_th
     assert store.checkpoint_path(tmp_path, "fast", cfg, noise, 0) != name
 
 
+_NAMES = """
+from lintx import store
+from lintx.model import ModelConfig
+from lintx.tasks import noise_from_label
+for profile in ("fast", "grow"):
+    for v in ("gdpp", "diag", "full"):
+        for L in (1, 3, 7):
+            for label in ("u0", "u5", "c13"):
+                print(store.checkpoint_path("data", profile, ModelConfig(v, L), noise_from_label(label), 2).name)
+"""
+
+
+def _names_with(tmp_path, edits: dict) -> list[str]:
+    """Checkpoint names computed by a copy of the package with ``edits`` ({file: [(old, new), ...]}) applied."""
+    import os
+    import shutil
+    import subprocess
+
+    root = tmp_path / "copy"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "lintx", root / "lintx", ignore=shutil.ignore_patterns("__pycache__"))
+    for name, pairs in edits.items():
+        path = root / "lintx" / name
+        text = path.read_text()
+        for old, new in pairs:
+            assert old in text, f"{name} no longer holds {old!r}: update this test"
+            text = text.replace(old, new)
+        path.write_text(text)
+    out = subprocess.run([sys.executable, "-c", _NAMES], cwd=root, capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(root)})
+    return out.stdout.split()
+
+
+def test_editing_the_code_of_the_model_keeps_every_name_and_a_number_of_the_method_changes_them(tmp_path):
+    """A real edit of model.py (its docstring, and a local renamed in ``predict``) in a copy of the package
+    leaves every checkpoint name of the ``fast`` and ``grow`` profiles as it is; a changed number of the
+    method moves every ``grow`` name and no ``fast`` one."""
+    names = _names_with(tmp_path / "a", {})
+    assert len(names) == 54 and len(set(names)) == 54
+    refactor = [("Linear self-attention stacks", "Stacks of linear self-attention"),
+                ("    out = []\n    for mix in _mixers(cfg, params):", "    preds = []\n    for mix in _mixers(cfg, params):"),
+                ("        out.append(-e[..., -1])\n    return jnp.stack(out)", "        preds.append(-e[..., -1])\n    return jnp.stack(preds)")]
+    assert _names_with(tmp_path / "b", {"model.py": refactor}) == names
+    moved = _names_with(tmp_path / "c", {"method.py": [("steps: int = 1000", "steps: int = 1001")]})
+    assert [a != b for a, b in zip(names, moved)] == [i >= 27 for i in range(54)]
+
+
 if __name__ == "__main__":  # regenerate the golden file for the current numerics versions
     GOLDEN.write_text(json.dumps(compute(), sort_keys=True) + "\n")
     print(f"wrote {GOLDEN}", file=sys.stderr)
