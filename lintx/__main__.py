@@ -10,10 +10,10 @@
 Resumable: finished checkpoints are found by content (see :mod:`lintx.store`) and skipped, so a stop
 loses at most the models in progress. Without ``--seeds`` (the profile's seeds), a seed that diverged
 after every retry is replaced by a spare seed (:attr:`lintx.profiles.Profile.spare_seeds`).
-``--workers N`` runs N processes, each restricted to one XLA thread, taking every N-th (seed, noise
-setting) group of models (measured fastest on a 2-core CPU).
+``--workers N`` runs N processes, each restricted to one XLA thread, taking every N-th noise setting
+(measured fastest on a 2-core CPU); within it, depth by depth, and the seeds of a model one after another.
 Within a process, models are spread over every local JAX device (several GPUs; on CPU, test it with
-``JAX_NUM_CPU_DEVICES=2``): one thread per device, each taking every N-th group of what is left, with
+``JAX_NUM_CPU_DEVICES=2``): one thread per device, each taking every N-th noise setting of what is left, with
 that device as JAX's default. Each trained model appends a line (name, seconds, final loss, held-out
 loss, retries, device) to ``DATA/PROFILE/train_log.jsonl``.
 
@@ -77,19 +77,24 @@ def _jobs(args):
     prof = get_profile(args.profile)
     seeds = args.seeds if args.seeds is not None else list(range(prof.seeds))
     grid = study_grid(args.depths, args.columns, args.variants, deep_u5=args.deep_u5, d=args.d, n=args.n)
-    jobs = [(cfg, noise, s) for s in seeds for cfg, noise in grid]  # seed-major: seed 0 of everything first
-    # shallow and simple first, so a warm start's parent is usually trained before its children
+    jobs = [(cfg, noise, s) for s in seeds for cfg, noise in grid]
+    # per noise setting, shallow and simple first, so a warm start's parent (one layer shallower, or the
+    # variant a model contains) is trained before its children; the seeds of a model one after the other,
+    # so they share its compiled training step
     order = {"gdpp": 0, "diag": 1, "full": 2}
-    jobs.sort(key=lambda j: (j[2], j[1].label, order[j[0].variant], j[0].layers))
+    jobs.sort(key=lambda j: (j[1].label, j[0].layers, order[j[0].variant], j[2]))
     return prof, jobs
 
 
 def _shard(jobs, i: int, k: int):
-    # one noise setting and seed (all variants and depths) stays in one worker: a warm start's parent
-    # (the shallower model, or the DIAG model a FULL one starts from) is trained by the same process
-    groups = list(dict.fromkeys((s, noise.label) for cfg, noise, s in jobs))
+    # one noise setting (all variants, depths and seeds) stays in one worker: a warm start's parent (the
+    # shallower model, or the simpler variant a model starts from) is trained by the same process
+    # (with fewer noise settings than workers, one noise setting and seed)
+    labels = list(dict.fromkeys(noise.label for cfg, noise, s in jobs))
+    group = (lambda j: j[1].label) if len(labels) >= k else (lambda j: (j[1].label, j[2]))
+    groups = list(dict.fromkeys(map(group, jobs)))
     mine = {g for n, g in enumerate(groups) if n % k == i}
-    return [j for j in jobs if (j[2], j[1].label) in mine]
+    return [j for j in jobs if group(j) in mine]
 
 
 def _cost(cfg, prof, noise):
@@ -155,7 +160,7 @@ def train_command(args) -> int:
             f.write(json.dumps(record) + "\n")
 
     # several local devices (GPUs, or CPU devices from JAX_NUM_CPU_DEVICES): one thread per device, each
-    # training its own (seed, noise) groups with that device as JAX's default. A model's computation is
+    # training its own noise settings with that device as JAX's default. A model's computation is
     # the same on any device, so its checkpoint does not depend on how many devices there were.
     devices = jax.local_devices()[: args.devices] if args.devices else jax.local_devices()
 

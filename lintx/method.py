@@ -40,17 +40,18 @@ class Budget:
 
     steps: int = 1000  # Adam steps per candidate
     batch: int = 512
-    lr: float = 1e-2
+    lr: float = 2e-2
     warmup: float = 0.1
     b2: float = 0.99
     init_std: float = 0.01  # a random start and a grown layer, in normalised parameters
+    random_starts: int = 0  # random starts trained beside the warm ones, for every model
     chunk: int = 100
 
     def __post_init__(self):
-        for name in ("steps", "batch", "chunk"):
+        for name, least in (("steps", 1), ("batch", 1), ("chunk", 1), ("random_starts", 0)):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-                raise ValueError(f"Budget.{name} must be a positive integer, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < least:
+                raise ValueError(f"Budget.{name} must be an integer >= {least}, got {v!r}")
         TrainConfig(**self._train_fields())  # the rest is checked where it is used
 
     def _train_fields(self) -> dict:
@@ -72,6 +73,12 @@ def recipe(budget: Budget, cfg: ModelConfig, noise: Noise) -> TrainConfig:
     """The recipe of every candidate of every model: the budget as a :class:`TrainConfig` (clipping at 1,
     float32, normalised parameters; :mod:`lintx.train`), at the batch of :func:`batch`."""
     return TrainConfig(**{**budget._train_fields(), "batch": batch(budget, cfg)})
+
+
+def random_starts(budget: Budget, cfg: ModelConfig, noise: Noise) -> int:
+    """Random starts of every model: ``budget.random_starts``, and one where there is no warm start (GD++ with
+    one layer)."""
+    return max(budget.random_starts, 1 if grown_from(cfg, noise) is None and embedded_from(cfg) is None else 0)
 
 
 def grown_from(cfg: ModelConfig, noise: Noise) -> Optional[ModelConfig]:

@@ -325,7 +325,7 @@ def _tiny(cfg: ModelConfig, noise: Noise) -> TrainConfig:
 def _method_profile(name: str, budget: method.Budget, seeds: int, description: str, validation_num: int = 50_000) -> Profile:
     """A budget of :mod:`lintx.method` as a profile: grown by depth, embedded from the contained variant."""
     return Profile(name, functools.partial(method.recipe, budget), seeds, description, method.grown_from, validation_num,
-                   embed_from=method.embedded_from)
+                   starts=functools.partial(method.random_starts, budget), embed_from=method.embedded_from)
 
 
 PROFILES = {

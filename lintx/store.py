@@ -67,7 +67,7 @@ from lintx.profiles import Profile, get_profile
 from lintx.refine import RefineConfig, refine
 from lintx.reference import COLUMNS
 from lintx.tasks import Noise, noise_from_label
-from lintx.train import TrainConfig, TrainResult, check_seed, embed, grow, train, unstack
+from lintx.train import TrainConfig, TrainResult, check_seed, embed, grow, random_init, train, unstack
 from lintx.versions import NUMERICS
 
 MAX_RETRIES = 2
@@ -139,8 +139,8 @@ def recipe_hash(
         key["refine"] = how
     if rival is not None:
         key["rival"] = rival
-    if embedded is not None:  # a second warm start (Profile.embed_from); the untrained starts compete
-        key["embedded_from"] = {"name": embedded, "selection_num": SELECTION_NUM}
+    if embedded is not None:  # a second warm start (Profile.embed_from); random starts beside them; starts compete
+        key["embedded_from"] = {"name": embedded, "selection_num": SELECTION_NUM, "random_starts": starts, "stride": START_STRIDE}
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
 
 
@@ -158,9 +158,9 @@ def parent_config(prof: Profile, cfg: ModelConfig, noise: Noise) -> Optional[Mod
 def num_starts(prof: Profile, cfg: ModelConfig, noise: Noise) -> int:
     """How many random starts ``prof`` trains for one seed of ``cfg`` on ``noise`` (1 unless ``prof.starts``)."""
     k = 1 if prof.starts is None else prof.starts(cfg, noise)
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+    if isinstance(k, bool) or not isinstance(k, int) or k < (0 if prof.embed_from is not None else 1):
         raise ValueError(f"profile {prof.name!r}: starts must be a positive integer, got {k!r} for {cfg} on {noise.to_json()}")
-    if k > 1 and parent_config(prof, cfg, noise) is not None:
+    if k > 1 and parent_config(prof, cfg, noise) is not None and prof.embed_from is None:
         raise ValueError(f"profile {prof.name!r}: {cfg} on {noise.to_json()} is warm-started, so it has one start, not {k}")
     return k
 
@@ -390,8 +390,12 @@ def get_or_train(
         if shallow is not None:  # warm start: train (or load) the shallower model first, then grow it
             parent = get_or_train(data_dir, profile, shallow, noise, seed, callback, log)
             init = [warm_start(cfg, noise, parent, seed, tc)]
-        if simpler is not None:  # and the simpler variant of this depth, embedded: a second candidate
-            init = [*(init or []), warm_start(cfg, noise, get_or_train(data_dir, profile, simpler, noise, seed, callback, log), seed, tc)]
+        if prof.embed_from is not None:  # the method: every start at once (lintx.method)
+            if simpler is not None:  # the simpler variant of this depth, embedded
+                init = [*(init or []), warm_start(cfg, noise, get_or_train(data_dir, profile, simpler, noise, seed, callback, log), seed, tc)]
+            warm = len(init or [])
+            random = start_seeds(seed, warm + starts)[warm:]  # and the random starts, after the warm ones
+            init = [*(init or []), *(random_init(cfg, noise, tc, s) for s in random)]
             starts = len(init)
         start = time.perf_counter()
         ckpt, problem, validation_loss, retry, result, tc = _accepted(prof, cfg, noise, seed, tc, starts, rc, init, callback)

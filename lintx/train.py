@@ -124,6 +124,11 @@ def init_normalised(key: jax.Array, cfg: ModelConfig, tc: TrainConfig) -> dict:
     return {name: tc.init_std * jax.random.normal(k, shapes[name], tc.dtype) for k, name in zip(keys, sorted(shapes))}
 
 
+def random_init(cfg: ModelConfig, noise: Noise, tc: TrainConfig, seed: int) -> dict:
+    """Raw parameters of ``seed``'s random initialisation (what :func:`train` starts from without ``init``)."""
+    return {k: np.asarray(x) for k, x in raw_params(cfg, noise, tc, init_normalised(seed_keys(seed)[0], cfg, tc)).items()}
+
+
 def make_optimizer(tc: TrainConfig) -> optax.GradientTransformation:
     if tc.schedule == "cosine":
         lr = optax.warmup_cosine_decay_schedule(0.0, tc.lr, max(1, int(tc.warmup * tc.steps)), tc.steps, 0.0)

@@ -34,3 +34,11 @@ def test_a_model_grows_from_its_shallower_version_and_embeds_the_variant_it_cont
 def test_a_bad_budget_is_refused_by_name(field, value):
     with pytest.raises(ValueError, match=field):
         dataclasses.replace(method.Budget(), **{field: value})
+
+
+def test_every_model_has_the_budgets_random_starts_and_one_where_it_has_no_warm_start():
+    budget = method.Budget(random_starts=0)
+    assert method.random_starts(budget, ModelConfig("gdpp", 1), Uniform(1.0)) == 1
+    assert all(method.random_starts(budget, ModelConfig(v, L), Uniform(1.0)) == 0 for v, L in (("gdpp", 2), ("diag", 1), ("full", 5)))
+    budget = method.Budget(random_starts=2)
+    assert {method.random_starts(budget, ModelConfig(v, L), n) for v in ("gdpp", "diag", "full") for L in (1, 4) for n in NOISES} == {2}

@@ -478,8 +478,8 @@ def test_a_rival_must_start_from_a_simpler_model_of_the_same_depth(tmp_path, mon
 
 
 def test_the_method_trains_from_every_start_and_is_never_worse_on_selection_than_what_it_grew_from_or_contains(tmp_path, monkeypatch, count_training):
-    """A profile of :mod:`lintx.method`: a FULL model is grown from its shallower version and embedded from
-    the DIAG model of its depth, both trained together (one vmapped call), and the untrained starts compete,
+    """A profile of :mod:`lintx.method`: a FULL model is grown from its shallower version and embedded from the
+    DIAG model of its depth, both trained together (one vmapped call); the untrained starts compete,
     so on the seed's selection sequences the checkpoint is at least as good as the shallower FULL model and
     the DIAG model it contains. Both parents are part of its key."""
     from lintx import method
@@ -488,8 +488,10 @@ def test_the_method_trains_from_every_start_and_is_never_worse_on_selection_than
     monkeypatch.setitem(profiles.PROFILES, "tiny", prof)
     noise = Uniform(1.0)
     full2 = store.get_or_train(tmp_path, "tiny", ModelConfig("full", 2), noise, 0)
+    # every model: its warm starts (grown, embedded), trained together; a random start where it has none
     assert [(v, L, len(s)) for v, L, _, s in count_training] == [
         ("gdpp", 1, 1), ("diag", 1, 1), ("full", 1, 1), ("gdpp", 2, 1), ("diag", 2, 2), ("full", 2, 2)]
+    assert count_training[-1][3] == (0, 1_000_000)
     found = lambda v, L: store.load(store.checkpoint_path(tmp_path, "tiny", ModelConfig(v, L), noise, 0))
     sel = lambda ck: store._stream_loss(ck.model, noise, 0, store._SELECTION_STREAM, store.SELECTION_NUM)
     mine = sel(full2)
