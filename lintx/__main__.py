@@ -98,10 +98,13 @@ def _shard(jobs, i: int, k: int):
 
 
 def _cost(cfg, prof, noise):
-    from lintx.store import num_starts
+    from lintx.store import embedded_config, num_starts, parent_config
 
     tc = prof.recipe(cfg, noise)
-    return tc.steps * tc.batch * cfg.layers * num_starts(prof, cfg, noise)
+    starts = num_starts(prof, cfg, noise)
+    if prof.embed_from is not None:  # the method trains its warm starts beside its random ones (lintx.method)
+        starts += (parent_config(prof, cfg, noise) is not None) + (embedded_config(prof, cfg) is not None)
+    return tc.steps * tc.batch * cfg.layers * starts
 
 
 def _train_jobs(args, prof, todo, tag, log) -> list[str]:
