@@ -28,7 +28,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import numbers
 from pathlib import Path
 from typing import Sequence
 
@@ -38,6 +37,7 @@ import numpy as np
 from lintx import metrics
 from lintx.checkpoint import atomic_write, load, read_sidecar
 from lintx.metrics import EVAL_CHUNK
+from lintx.model import check_int
 from lintx.ridge import AdaRR, ConstRR, TunedRR, tune_baselines
 from lintx.store import locked
 from lintx.tasks import noise_from_label
@@ -63,10 +63,10 @@ class Protocol:
             value = getattr(self, name)
             if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not value:
                 raise TypeError(f"{name} must be a non-empty list of integers, got {value!r}")
-            object.__setattr__(self, name, tuple(_int(name, v, FIRST_PROTOCOL_SEED) for v in value))
-        object.__setattr__(self, "num", _int("num", self.num, 1))
-        object.__setattr__(self, "selection_num", _int("selection_num", self.selection_num, 1))
-        object.__setattr__(self, "single_seed", _int("single_seed", self.single_seed, 0))
+            object.__setattr__(self, name, tuple(check_int(name, v, FIRST_PROTOCOL_SEED) for v in value))
+        object.__setattr__(self, "num", check_int("num", self.num, 1))
+        object.__setattr__(self, "selection_num", check_int("selection_num", self.selection_num, 1))
+        object.__setattr__(self, "single_seed", check_int("single_seed", self.single_seed, 0))
         self.check()
 
     def check(self) -> None:
@@ -77,14 +77,6 @@ class Protocol:
             raise ValueError(f"evaluation, selection and single-set seeds must all differ; {shared} repeat in "
                              f"eval_seeds={list(self.eval_seeds)}, selection_seeds={list(self.selection_seeds)}, "
                              f"single_seed={self.single_seed}")
-
-
-def _int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def cached(cache_dir, key: dict, compute):

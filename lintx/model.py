@@ -33,11 +33,13 @@ from lintx.tasks import D, N
 VARIANTS = ("full", "diag", "gdpp")
 
 
-def _check_int(name: str, value, minimum: int) -> int:
+def check_int(name: str, value, minimum: int) -> int:
+    """``value`` as an ``int``: a ``TypeError`` naming ``name`` if it is not an integer (a bool is not), a
+    ``ValueError`` if it is below ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
     if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
 
@@ -55,7 +57,7 @@ class ModelConfig:
         if not isinstance(self.variant, str) or self.variant not in VARIANTS:
             raise ValueError(f"unknown model variant {self.variant!r}; expected one of {VARIANTS}")
         for name in ("layers", "heads", "d", "n"):  # stored as plain ints (a numpy integer is not JSON)
-            object.__setattr__(self, name, _check_int(name, getattr(self, name), 1))
+            object.__setattr__(self, name, check_int(name, getattr(self, name), 1))
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         L, H, k = self.layers, self.heads, self.d + 1

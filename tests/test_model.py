@@ -133,7 +133,7 @@ def test_model_is_a_pytree_predictor(key, tokens):
     "kwargs, error, words",
     [
         (dict(variant="diagonal", layers=2), ValueError, "unknown model variant 'diagonal'"),
-        (dict(variant="full", layers=0), ValueError, "layers must be >= 1"),
+        (dict(variant="full", layers=0), ValueError, "layers must be an integer >= 1"),
         (dict(variant="full", layers=2.0), TypeError, "layers must be an integer"),
         (dict(variant="diag", layers=2, heads=0), ValueError, "heads"),
     ],
