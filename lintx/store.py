@@ -276,6 +276,24 @@ def against_starts(ckpt: Checkpoint, init: list, seed: int) -> Checkpoint:
     return dataclasses.replace(ckpt, P=P, Q=Q, meta={**meta, "kept_start": i})
 
 
+def kept_start(cfg: ModelConfig, noise: Noise, tc: TrainConfig, seed: int, warm: list, problem: str, retries: int,
+               validation_num: int) -> Checkpoint:
+    """The checkpoint of a model whose every training diverged (``problem``, after ``retries``): the warm start
+    in ``warm`` (raw parameters: the grown model, the embedded one) with the lowest loss on the seed's
+    selection sequences. Those are trained models already accepted (the parent with one more layer near
+    zero, or the simpler variant exactly), so the method never loses a model a start already has. Its
+    ``final_loss`` is that selection loss (there was no training to take it from); the sidecar says why
+    (``trained``) and which start was kept (``kept_start``, its ``start_losses``)."""
+    losses = [_selection_loss(Model(cfg, params), noise, seed) for params in warm]
+    i = int(np.argmin(losses))
+    P, Q = (np.asarray(m, np.float32) for m in to_full(cfg, warm[i]))
+    meta = {"seed": seed, "train": tc.to_json(), "steps": tc.steps, "final_loss": float(losses[i]), "skipped_steps": 0,
+            "retries": retries, "kept_start": i, "start_losses": [float(x) if np.isfinite(x) else None for x in losses],
+            "trained": f"every candidate diverged: {problem}"}
+    ckpt = Checkpoint(cfg, noise, P, Q, meta)
+    return dataclasses.replace(ckpt, meta={**meta, "validation_loss": held_out_loss(ckpt, validation_num)})
+
+
 def warm_start(cfg: ModelConfig, noise: Noise, parent: Checkpoint, seed: int, tc: TrainConfig) -> dict:
     """Starting parameters of ``cfg`` from a trained ``parent``: grown by one layer or embedded."""
     if parent.cfg.variant == cfg.variant and parent.cfg.layers == cfg.layers - 1:
@@ -390,6 +408,7 @@ def get_or_train(
         if shallow is not None:  # warm start: train (or load) the shallower model first, then grow it
             parent = get_or_train(data_dir, profile, shallow, noise, seed, callback, log)
             init = [warm_start(cfg, noise, parent, seed, tc)]
+        warm = 0
         if prof.embed_from is not None:  # the method: every start at once (lintx.method)
             if simpler is not None:  # the simpler variant of this depth, embedded
                 init = [*(init or []), warm_start(cfg, noise, get_or_train(data_dir, profile, simpler, noise, seed, callback, log), seed, tc)]
@@ -401,6 +420,8 @@ def get_or_train(
         ckpt, problem, validation_loss, retry, result, tc = _accepted(prof, cfg, noise, seed, tc, starts, rc, init, callback)
         if ckpt is not None and prof.embed_from is not None and init is not None:
             ckpt = against_starts(ckpt, init, seed)
+        elif ckpt is None and prof.embed_from is not None and warm:  # every training diverged: the best warm start
+            ckpt, problem = kept_start(cfg, noise, tc, seed, init[:warm], problem, retry, prof.validation_num), None
         rival = rival_config(prof, cfg, noise)
         if rival is not None:  # a second candidate: the simpler model of this depth and seed, fine-tuned as cfg
             ckpt = _with_rival(data_dir, prof, cfg, noise, seed, ckpt, problem, rival, callback, log)
@@ -423,7 +444,7 @@ def get_or_train(
                  "final_loss": ckpt.meta["final_loss"], "validation_loss": ckpt.meta["validation_loss"], "retries": ckpt.meta["retries"],
                  "steps": ckpt.meta["train"]["steps"], "starts": starts,
                  **({} if rival is None else {"rival": ckpt.meta["rival"]["chosen"]}),
-                 **({"start": ckpt.meta.get("start", 0), "kept_start": ckpt.meta.get("kept_start")} if simpler is not None else {})})
+                 **({"start": ckpt.meta.get("start", 0), "kept_start": ckpt.meta.get("kept_start")} if prof.embed_from is not None else {})})
         return load_as(path, cfg, noise, seed)
 
 

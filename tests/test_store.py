@@ -526,6 +526,31 @@ def test_the_method_trains_from_every_start_and_is_never_worse_on_selection_than
     assert store.checkpoint_path(tmp_path, other, ModelConfig("full", 2), noise, 0) != store.checkpoint_path(tmp_path, prof, ModelConfig("full", 2), noise, 0)
 
 
+def test_the_method_keeps_the_best_warm_start_when_every_training_diverges(tmp_path, monkeypatch):
+    """A model of the method whose candidates diverge after every retry is its best warm start (the grown
+    shallower model or the embedded simpler one), with the reason in its sidecar, never a failure that takes
+    every deeper model down with it."""
+    from lintx import method
+
+    prof = profiles._method_profile("tiny", method.Budget(steps=10, batch=32, chunk=10), 1, "", validation_num=2_000)
+    monkeypatch.setitem(profiles.PROFILES, "tiny", prof)
+    noise, real = Uniform(1.0), store.train
+
+    def diverging(cfg, noise, tc, seeds, callback=None, init=None):
+        result = real(cfg, noise, tc, seeds, callback, init)
+        return result._replace(diverged=np.full(len(seeds), cfg.layers == 2 and cfg.variant == "diag"))
+
+    monkeypatch.setattr(store, "train", diverging)
+    ck = store.get_or_train(tmp_path, "tiny", ModelConfig("diag", 2), noise, 0)
+    assert ck.meta["retries"] == store.MAX_RETRIES and "every candidate diverged" in ck.meta["trained"]
+    starts = [store.warm_start(ModelConfig("diag", 2), noise, store.load(store.checkpoint_path(tmp_path, "tiny", c, noise, 0)), 0,
+                               prof.recipe(ModelConfig("diag", 2), noise)) for c in (ModelConfig("diag", 1), ModelConfig("gdpp", 2))]
+    np.testing.assert_array_equal(ck.model.params["p"], starts[ck.meta["kept_start"]]["p"])
+    assert ck.meta["final_loss"] == min(ck.meta["start_losses"])
+    deeper = store.get_or_train(tmp_path, "tiny", ModelConfig("full", 3), noise, 0)  # trains on from it
+    assert deeper.meta["embedded_from"] == store.checkpoint_path(tmp_path, "tiny", ModelConfig("diag", 3), noise, 0).name
+
+
 def test_fast_gives_full_with_5_plus_layers_on_1_3_5_a_rival_from_diag():
     fast = profiles.get_profile("fast")
     c135, c13 = Categorical((1.0, 3.0, 5.0)), Categorical((1.0, 3.0))
