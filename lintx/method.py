@@ -7,15 +7,18 @@
     3. DIAG and FULL also from the trained model of the variant they contain (GD++ in DIAG, DIAG in FULL),
        embedded exactly at the same depth (a second candidate, trained alike).
     Each candidate trains ``steps`` Adam steps, a 10% warm-up to ``lr`` then a cosine decay, at a batch
-    that grows with the square root of the parameters per layer (:func:`batch`). The checkpoint is the candidate with the lowest loss on the seed's held-out selection sequences,
-    the untrained starts included, so a model is never worse there than the shallower model or the simpler
-    variant it contains (the nesting of Sec. 5). A candidate that diverges is retried at a third of the rate.
+    that grows with the square root of the parameters per layer (:func:`batch`). The checkpoint is the
+    candidate with the lowest loss on the seed's held-out selection sequences, the untrained starts
+    included, so a model is never worse there than the shallower model or the simpler variant it contains
+    (the nesting of Sec. 5). Candidates that diverge are retried at a third of the rate, twice; if they
+    still diverge, the best start is kept.
 
 Nothing here names a noise setting, a depth or a variant-depth pair: the plan is a function of the
 architecture (its depth and the variant it contains) and of the budget. The noise enters only through the
-parameter normalisation of :func:`lintx.train.param_scales` (its ``E[sigma^2]``). ``fast`` and ``quick``
-are budgets of this one method; ``docs/method.md`` gives the measurements behind each number, and
-``benchmarks/RESULTS.md`` ("One method for every model") the development runs on settings outside Table 1.
+parameter normalisation of :func:`lintx.train.param_scales` (its ``E[sigma^2]``). The profile ``grow``
+(:mod:`lintx.profiles`) is this method at the default :class:`Budget`; ``docs/method.md`` states it, and
+``benchmarks/RESULTS.md`` ("One method for every model") holds the development runs on settings outside
+Table 1 that chose the budget.
 """
 
 from __future__ import annotations
