@@ -1,15 +1,16 @@
 """Develop the method (:mod:`lintx.method`) on settings Table 1 does not have, judged on sets it never uses.
 
-    python benchmarks/method_dev.py --columns uniform:4.5 categorical:2,4 --steps 1000 --batch 512 \\
-        [--d 10 --n 20] [--depths 1-7] [--seed 0] [--workers 2] [--data build/dev]
+    python benchmarks/method_dev.py --columns uniform:4.5 categorical:2,4 [--steps 1000 --batch 512 --lr 2e-2 \\
+        --random-starts 0] [--d 10 --n 20] [--depths 1-7] [--seed 0] [--workers 2] [--data build/dev]
 
-Trains every variant and depth of each setting with one budget of the method (a profile named after the
-budget, in ``--data``; resumable), then prints per depth the adjusted loss of GD++, DIAG and FULL on 50,000
-sequences of development key 31001 (no evaluation, selection or training key of Table 1's protocol), the
-candidate each model kept, the training seconds from the log, and the ridge baselines tuned on key 31002.
-The candidate kept is the index of the start it trained from (grown, embedded, then random; ``*`` where that
-start, untrained, beat every trained candidate). It also says where the nesting breaks: a deeper model worse than a shallower one, FULL worse than DIAG, or
-DIAG worse than GD++ (beyond 2% on this set).
+Trains every variant and depth of each setting with one budget of the method (by default
+``lintx.method.Budget()``; a profile named after the budget, in ``--data``; resumable), then prints per
+depth the adjusted loss of GD++, DIAG and FULL on 50,000 sequences of development key 31001 (no
+evaluation, selection or training key of Table 1's protocol), the candidate each model kept, the training
+seconds from the log, and the ridge baselines tuned on key 31002. The candidate kept is the index of the
+start it trained from (grown, embedded, then random; ``*`` where that start, untrained, beat every trained
+candidate). It also says where the nesting breaks: a deeper model worse than a shallower one, FULL worse
+than DIAG, or DIAG worse than GD++ (beyond 2% on this set).
 """
 
 from __future__ import annotations
@@ -58,10 +59,12 @@ def _train_column(args, label):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--columns", nargs="+", default=["uniform:4.5", "categorical:2,4"])
-    p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--batch", type=int, default=512)
-    p.add_argument("--lr", type=float, default=1e-2)
-    p.add_argument("--random-starts", type=int, default=1)
+    from lintx.method import Budget
+
+    p.add_argument("--steps", type=int, default=Budget.steps)
+    p.add_argument("--batch", type=int, default=Budget.batch)
+    p.add_argument("--lr", type=float, default=Budget.lr)
+    p.add_argument("--random-starts", type=int, default=Budget.random_starts)
     p.add_argument("--d", type=int, default=10)
     p.add_argument("--n", type=int, default=20)
     p.add_argument("--depths", default="1-7")
