@@ -158,8 +158,9 @@ def parent_config(prof: Profile, cfg: ModelConfig, noise: Noise) -> Optional[Mod
 def num_starts(prof: Profile, cfg: ModelConfig, noise: Noise) -> int:
     """How many random starts ``prof`` trains for one seed of ``cfg`` on ``noise`` (1 unless ``prof.starts``)."""
     k = 1 if prof.starts is None else prof.starts(cfg, noise)
-    if isinstance(k, bool) or not isinstance(k, int) or k < (0 if prof.embed_from is not None else 1):
-        raise ValueError(f"profile {prof.name!r}: starts must be a positive integer, got {k!r} for {cfg} on {noise.to_json()}")
+    least = 0 if prof.embed_from is not None else 1  # the method's random starts come beside its warm ones
+    if isinstance(k, bool) or not isinstance(k, int) or k < least:
+        raise ValueError(f"profile {prof.name!r}: starts must be an integer >= {least}, got {k!r} for {cfg} on {noise.to_json()}")
     if k > 1 and parent_config(prof, cfg, noise) is not None and prof.embed_from is None:
         raise ValueError(f"profile {prof.name!r}: {cfg} on {noise.to_json()} is warm-started, so it has one start, not {k}")
     return k

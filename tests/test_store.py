@@ -437,7 +437,7 @@ def test_starts_refuse_a_warm_start_and_bad_counts(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="warm-started, so it has one start"):
         store.checkpoint_path(tmp_path, "tiny", ModelConfig("diag", 2), Uniform(1.0), 0)
     monkeypatch.setitem(profiles.PROFILES, "tiny", Profile("tiny", recipe, 1, "", starts=lambda c, n: 0))
-    with pytest.raises(ValueError, match="starts must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="starts must be an integer >= 1, got 0"):
         store.checkpoint_path(tmp_path, "tiny", ModelConfig("diag", 1), Uniform(1.0), 0)
 
 
