@@ -39,7 +39,12 @@ CONTAINS = {"full": "diag", "diag": "gdpp"}
 
 @dataclasses.dataclass(frozen=True)
 class Budget:
-    """How much compute each candidate of each model gets. Frozen: a mistyped field is an error."""
+    """How much compute each candidate of each model gets. Frozen: a mistyped field is an error.
+
+    The defaults are the ``grow`` profile: ``python -m lintx train --profile grow --workers 2``, about 10
+    CPU-minutes a noise setting and seed on this project's CPU (``benchmarks/RESULTS.md``, "The study with
+    the method, first columns", which also gives its Table 1 cells so far).
+    """
 
     steps: int = 1000  # Adam steps per candidate
     batch: int = 512
@@ -63,8 +68,8 @@ class Budget:
 
 
 def batch(budget: Budget, cfg: ModelConfig) -> int:
-    """Sequences per step: ``budget.batch`` times the square root of the parameters per layer over 64, rounded
-    to a power of two, at least 1: 1 for DIAG and GD++ (4 and 3 parameters a layer), 2 for FULL at ``d = 10``
+    """Sequences per step: ``budget.batch`` times a multiplier, the square root of the parameters per layer
+    over 64 rounded to a power of two, at least 1: 1 for DIAG and GD++ (4 and 3 parameters a layer), 2 for FULL at ``d = 10``
     (242), 1 at ``d = 5`` (72). A layer with more parameters needs more sequences for the same gradient
     signal (``benchmarks/RESULTS.md``, "FULL with 1-4 layers": FULL gained 7-11% from batch 512 to 2048,
     DIAG nothing)."""
