@@ -98,13 +98,10 @@ def _shard(jobs, i: int, k: int):
 
 
 def _cost(cfg, prof, noise):
-    from lintx.store import embedded_config, num_starts, parent_config
+    from lintx.store import num_candidates
 
     tc = prof.recipe(cfg, noise)
-    starts = num_starts(prof, cfg, noise)
-    if prof.embed_from is not None:  # the method trains its warm starts beside its random ones (lintx.method)
-        starts += (parent_config(prof, cfg, noise) is not None) + (embedded_config(prof, cfg) is not None)
-    return tc.steps * tc.batch * cfg.layers * starts
+    return tc.steps * tc.batch * cfg.layers * num_candidates(prof, cfg, noise)
 
 
 def _train_jobs(args, prof, todo, tag, log) -> list[str]:

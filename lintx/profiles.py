@@ -1,7 +1,7 @@
 """Named training profiles: how each model of the study is trained.
 
 Each profile maps an architecture and a noise setting to a :class:`~lintx.train.TrainConfig`, plus the
-number of seeds to train. Three profiles:
+number of seeds to train. The profiles:
 
 - ``paper``: the paper's protocol verbatim (Sec. 6, App. B): Adam at 1e-4, batch 2048, 200,000 steps,
   raw parameters, constant learning rate, no clipping, 5 seeds. Cost: 4-12 H100-hours per model in the
@@ -42,6 +42,9 @@ number of seeds to train. Three profiles:
   smoke runs; ``make figures PROFILE=quick`` also evaluates on fewer sequences, see the Makefile). From
   an empty ``data/``, ``make -j2 figures PROFILE=quick`` took 16 min 44 s on 2 CPU cores (``docs/method.md``,
   "The shipped method").
+- ``grow``: the one method of :mod:`lintx.method` at its default budget (:func:`_method_profile`), in
+  development beside ``fast``: every model trained from its grown and embedded starts, the best on the
+  seed's selection sequences kept.
 - ``tiny``: 20 steps at batch 64, for the notebook tests only (the numbers mean nothing).
 """
 

@@ -166,6 +166,15 @@ def num_starts(prof: Profile, cfg: ModelConfig, noise: Noise) -> int:
     return k
 
 
+def num_candidates(prof: Profile, cfg: ModelConfig, noise: Noise) -> int:
+    """How many trainings of ``cfg`` on ``noise`` one seed costs: its random starts, plus with the method
+    (``Profile.embed_from``) its warm starts, grown and embedded, trained beside them (:func:`get_or_train`)."""
+    k = num_starts(prof, cfg, noise)
+    if prof.embed_from is not None:
+        k += (parent_config(prof, cfg, noise) is not None) + (embedded_config(prof, cfg) is not None)
+    return k
+
+
 def refine_config(prof: Profile, cfg: ModelConfig, noise: Noise) -> Optional[tuple[RefineConfig, ...]]:
     """The stages by which ``prof`` refines a trained model of ``cfg`` on ``noise`` (:mod:`lintx.refine`,
     each from the result of the one before), or None."""
