@@ -5,7 +5,7 @@
 
 For each cell, seed 0, in this process (``make bench`` pins it to one core and one XLA thread):
 
-- **paper**: the paper's recipe (Adam 1e-4, batch 2048, raw parameters, constant rate; ``lintx.profiles``'s
+- **paper**: the paper's recipe (Adam 1e-4, batch 2048, raw parameters, constant rate; ``lintx.method``'s
   ``paper``) from a random start, for ``--budget`` CPU seconds, evaluated every ``--every`` seconds;
 - **ours**: the method (``--profile``) trained from an empty folder, every model the cell's model is grown
   or embedded from included, its seconds summed over that chain.
@@ -24,13 +24,12 @@ import tempfile
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from lintx import store
+from lintx import fit
 from lintx.metrics import evaluate
 from lintx.model import Model, ModelConfig
-from lintx.profiles import get_profile
+from lintx.method import get_profile, recipe
 from lintx.reference import paper_table1
 from lintx.tasks import noise_from_label
 from lintx.train import _init_states, _train_chunk, raw_params
@@ -46,7 +45,7 @@ def _loss(cfg, noise, params, num):
 
 def paper_curve(cfg, noise, budget: float, every: float, num: int):
     """``[(seconds, loss)]`` of the paper's recipe, trained for ``budget`` seconds (evaluation not counted)."""
-    tc = get_profile("paper").recipe(cfg, noise)
+    tc = recipe(get_profile("paper").budget, cfg, noise)
     states, keys = _init_states((0,), cfg, tc, noise)
     curve, spent, next_eval = [], 0.0, every
     while spent < budget:
@@ -65,7 +64,7 @@ def ours(cfg, noise, profile: str, num: int):
     """``(seconds, loss)`` of the method: the cell's model trained from an empty folder, its chain included."""
     with tempfile.TemporaryDirectory() as data:
         records = []
-        ck = store.get_or_train(data, profile, cfg, noise, 0, log=records.append)
+        ck = fit.get_or_train(data, profile, cfg, noise, 0, log=records.append)
         return sum(r["seconds"] for r in records), _loss(cfg, noise, ck.model.params, num)
 
 

@@ -16,7 +16,6 @@ than DIAG, or DIAG worse than GD++ (beyond 2% on this set).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import multiprocessing as mp
 import os
@@ -27,18 +26,18 @@ DEV_EVAL_KEY, DEV_TUNE_KEY, DEV_NUM = 31001, 31002, 50_000
 
 
 def _profile(args):
-    from lintx import method, profiles
+    from lintx import method
 
-    budget = method.Budget(steps=args.steps, batch=args.batch, lr=args.lr, random_starts=args.random_starts)
-    name = f"dev-s{args.steps}-b{args.batch}-lr{args.lr:g}-r{args.random_starts}"
-    prof = profiles._method_profile(name, budget, 1, "development budget")
-    profiles.PROFILES[name] = prof
+    budget = method.Budget(steps=args.steps, batch=args.batch, lr=args.lr, random_starts=args.random_starts, warm_lr=args.warm_lr,
+                           rounds=args.rounds)
+    name = f"dev-s{args.steps}-b{args.batch}-lr{args.lr:g}-r{args.random_starts}" + (f"-w{args.warm_lr:g}" if args.warm_lr else "") + (f"-R{args.rounds}" if args.rounds > 1 else "")
+    method.PROFILES[name] = method.Profile(name, budget, 1, "development budget")
     return name
 
 
 def _train_column(args, label):
     os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-    from lintx import store
+    from lintx import fit
     from lintx.model import ModelConfig
     from lintx.tasks import noise_from_label
 
@@ -53,7 +52,7 @@ def _train_column(args, label):
 
     for L in args.depths:
         for v in ("gdpp", "diag", "full"):
-            store.get_or_train(args.data, name, ModelConfig(v, L, d=args.d, n=args.n), noise, args.seed, log=log)
+            fit.get_or_train(args.data, name, ModelConfig(v, L, d=args.d, n=args.n), noise, args.seed, log=log)
 
 
 def main():
@@ -65,6 +64,8 @@ def main():
     p.add_argument("--batch", type=int, default=Budget.batch)
     p.add_argument("--lr", type=float, default=Budget.lr)
     p.add_argument("--random-starts", type=int, default=Budget.random_starts)
+    p.add_argument("--rounds", type=int, default=Budget.rounds, help="at most this many rounds of --steps, while the selection loss falls 2%%")
+    p.add_argument("--warm-lr", type=float, default=Budget.warm_lr, help="learning rate of models with a warm start")
     p.add_argument("--d", type=int, default=10)
     p.add_argument("--n", type=int, default=20)
     p.add_argument("--depths", default="1-7")

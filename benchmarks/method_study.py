@@ -1,11 +1,12 @@
-"""Judge a profile's trained columns of Table 1 against the paper, the shipped ``fast`` checkpoints and the
-bars of the one-method issue, under the evaluation protocol (``lintx.evaluation.Protocol``).
+"""Judge a profile's trained columns of Table 1 against the paper and a reference table, under the
+evaluation protocol (``lintx.evaluation.Protocol``).
 
-    python benchmarks/method_study.py --profile grow --columns c13 c135 [--seeds 0 1 2 3 4] [--data data]
+    python benchmarks/method_study.py --columns c13 c135 [--profile fast] [--seeds 0 1 2 3 4] [--data data] \
+        [--reference table1.csv]
 
 Prints, per column and in total: model cells within tolerance (median of the five evaluation sets, the
-seed chosen on the selection sets), the same for seed 0 alone, cells more than 1.5x above ``fast``'s
-value, nesting breaks (a deeper model above a shallower one, FULL above DIAG, DIAG above GD++, by more
+seed chosen on the selection sets), the same for seed 0 alone, cells more than 1.5x above the reference's
+median (a ``table1.csv`` written by :mod:`lintx.table1_text`, e.g. an earlier cache's, from git history), nesting breaks (a deeper model above a shallower one, FULL above DIAG, DIAG above GD++, by more
 than 2% on the median), and the cost summed from ``DATA/PROFILE/train_log.jsonl`` for the models of these
 columns. Only columns whose every model and seed is trained are judged; evaluations are cached in
 ``DATA/evals`` like Table 1's.
@@ -14,6 +15,7 @@ columns. Only columns whose every model and seed is trained are judged; evaluati
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 from pathlib import Path
 
@@ -42,15 +44,20 @@ def _breaks(rows):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--profile", default="grow")
+    ap.add_argument("--profile", default="fast")
     ap.add_argument("--columns", nargs="+", required=True)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--data", default="data")
+    ap.add_argument("--reference", help="a table1.csv to compare with (cells more than 1.5x above its median are listed)")
     args = ap.parse_args()
+    reference = {}
+    if args.reference:
+        with open(args.reference) as f:
+            reference = {(r["method"], int(r["layers"]), r["column"]): float(r["median"]) for r in csv.DictReader(f) if r["layers"] and r["median"]}
     log = [json.loads(x) for x in Path(args.data, args.profile, "train_log.jsonl").read_text().splitlines()]
     seconds = {r["checkpoint"]: r["seconds"] for r in log if "checkpoint" in r}
-    print(f"# profile {args.profile!r} against the paper and 'fast', seeds {args.seeds}\n")
-    print("| column | cells within | seed 0 within | > 1.5x fast | nesting breaks | CPU s (models) | seed 0 CPU s | median model s |")
+    print(f"# profile {args.profile!r} against the paper and {args.reference or 'no reference'}, seeds {args.seeds}\n")
+    print("| column | cells within | seed 0 within | > 1.5x reference | nesting breaks | CPU s (models) | seed 0 CPU s | median model s |")
     print("|---|---|---|---|---|---|---|---|")
     total = np.zeros(3, int)
     for column in args.columns:
@@ -58,9 +65,8 @@ def main():
             print(f"| {column} | not complete | | | | | | |")
             continue
         rows = [r for r in table1(args.data, args.profile, args.seeds, columns=[column]) if r["layers"] is not None]
-        fast = {(r["method"], r["layers"]): r for r in table1(args.data, "fast", args.seeds, columns=[column]) if r["layers"] is not None}
-        worse = [f"{r['method']} L{r['layers']} {r['median']:.4g} vs {fast[(r['method'], r['layers'])]['median']:.4g}"
-                 for r in rows if "median" in fast[(r["method"], r["layers"])] and r["median"] > 1.5 * fast[(r["method"], r["layers"])]["median"]]
+        ref = lambda r: reference.get((r["method"], r["layers"], column))
+        worse = [f"{r['method']} L{r['layers']} {r['median']:.4g} vs {ref(r):.4g}" for r in rows if ref(r) and r["median"] > 1.5 * ref(r)]
         names = [checkpoint_path(args.data, args.profile, cfg, noise, s).name
                  for cfg, noise in study_grid(columns=[column], deep_u5=column == "u5") for s in args.seeds]
         secs = [seconds[n] for n in names if n in seconds]

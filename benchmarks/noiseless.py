@@ -21,7 +21,7 @@ import numpy as np
 from lintx.checkpoint import load
 from lintx.metrics import evaluate
 from lintx.model import Model, ModelConfig, w_matrix
-from lintx.profiles import get_profile
+from lintx.method import get_profile
 from lintx.reference import paper_table1
 from lintx.evaluation import evaluate_checkpoint
 from lintx.spectral import SpectralConfig, fit, noiseless_loss, wishart_sample

@@ -1,5 +1,5 @@
 """Command line: ``python -m lintx train ...`` trains every missing model of a profile's grid;
-``python -m lintx check ...`` runs the held-out check of :mod:`lintx.store` on the checkpoints saved;
+``python -m lintx check ...`` runs the held-out check of :mod:`lintx.fit` on the checkpoints saved;
 ``python -m lintx prune ...`` lists (and with ``--delete`` removes) files nothing reads any more.
 
     python -m lintx train --profile fast                      # the whole study, 5 seeds
@@ -8,8 +8,7 @@
     python -m lintx prune --profile fast [--delete]           # stale checkpoints and evaluations
 
 Resumable: finished checkpoints are found by content (see :mod:`lintx.store`) and skipped, so a stop
-loses at most the models in progress. Without ``--seeds`` (the profile's seeds), a seed that diverged
-after every retry is replaced by a spare seed (:attr:`lintx.profiles.Profile.spare_seeds`).
+loses at most the models in progress.
 ``--workers N`` runs N processes, each restricted to one XLA thread, taking every N-th noise setting
 (measured fastest on a 2-core CPU); within it, depth by depth, and the seeds of a model one after another.
 Within a process, models are spread over every local JAX device (several GPUs; on CPU, test it with
@@ -17,9 +16,8 @@ Within a process, models are spread over every local JAX device (several GPUs; o
 that device as JAX's default. Each trained model appends a line (name, seconds, final loss, held-out
 loss, retries, device) to ``DATA/PROFILE/train_log.jsonl``.
 
-Seeds are trained one model at a time, although :func:`lintx.train.train` can vmap several: vmapped
-seeds were slower per model on this CPU (the prototype's measurement), and one model per call keeps a
-checkpoint independent of which other seeds happened to be trained beside it.
+A seed's candidates train together, vmapped (:mod:`lintx.fit`); seeds train one after another, so a
+checkpoint does not depend on which other seeds happened to be trained beside it.
 """
 
 from __future__ import annotations
@@ -71,7 +69,7 @@ def _noise_label(text: str) -> str:
 
 
 def _jobs(args):
-    from lintx.profiles import get_profile
+    from lintx.method import get_profile
     from lintx.store import study_grid
 
     prof = get_profile(args.profile)
@@ -98,16 +96,17 @@ def _shard(jobs, i: int, k: int):
 
 
 def _cost(cfg, prof, noise):
-    from lintx.store import num_candidates
+    from lintx.fit import num_candidates
+    from lintx.method import recipe
 
-    tc = prof.recipe(cfg, noise)
+    tc = recipe(prof.budget, cfg, noise)
     return tc.steps * tc.batch * cfg.layers * num_candidates(prof, cfg, noise)
 
 
 def _train_jobs(args, prof, todo, tag, log) -> list[str]:
     """Train ``todo`` in order; progress lines prefixed with ``tag``; returns the models that diverged."""
     from lintx.checkpoint import DivergedError
-    from lintx.store import get_or_train
+    from lintx.fit import get_or_train
 
     total_cost = sum(_cost(c, prof, n) for c, n, _ in todo)
     done_cost, start, failed = 0, time.perf_counter(), []
@@ -135,7 +134,8 @@ def train_command(args) -> int:
 
     import jax
 
-    from lintx.store import checkpoint_path, is_trained, recorded_failure
+    from lintx.fit import recorded_failure
+    from lintx.store import checkpoint_path, is_trained
 
     if args.devices > len(jax.local_devices()):
         raise ValueError(f"--devices {args.devices}: only {len(jax.local_devices())} local JAX device(s) here")
@@ -173,33 +173,9 @@ def train_command(args) -> int:
     else:
         with ThreadPoolExecutor(len(devices)) as pool:
             failed = [f for fs in pool.map(on_device, range(len(devices))) for f in fs]
-    if args.seeds is None:  # the profile's seeds: replace each that diverged by a spare (Profile.spare_seeds)
-        failed += _train_spares(args, prof, mine, f"shard {i}/{k}", log)
     if failed:
         print(f"[shard {i}/{k}] {len(failed)} model(s) diverged after every retry and were not saved: {', '.join(failed)}", flush=True)
     return 1 if failed and not args.diverged_ok else 0
-
-
-def _train_spares(args, prof, mine, tag, log) -> list[str]:
-    """Spare seeds (:attr:`lintx.profiles.Profile.spare_seeds`) for the models of ``mine``: for each model
-    whose seeds ``0 .. prof.seeds - 1`` include ``m`` recorded divergences, seeds ``prof.seeds, prof.seeds
-    + 1, ...`` in order until ``m`` of them have checkpoints or the spares run out. Returns the spares that
-    diverged. Shards may look at one model together: the store's lock trains each spare once, and a
-    shard that sees more divergences goes on to the next spare."""
-    from lintx.store import checkpoint_path, is_trained, recorded_failure
-
-    failed = []
-    for cfg, noise in dict.fromkeys((cfg, noise) for cfg, noise, _ in mine):
-        lost = sum(recorded_failure(args.data, prof, cfg, noise, s) is not None for s in range(prof.seeds))
-        for s in range(prof.seeds, prof.seeds + prof.spare_seeds):
-            if lost == 0:
-                break
-            path = checkpoint_path(args.data, prof, cfg, noise, s)
-            if not is_trained(path) and recorded_failure(args.data, prof, cfg, noise, s) is None:
-                print(f"[{tag}] {cfg.variant} L{cfg.layers} {noise.label}: spare seed {s} for a seed that diverged after every retry", flush=True)
-                failed += _train_jobs(args, prof, [(cfg, noise, s)], tag, log)
-            lost -= is_trained(path)
-    return failed
 
 
 def check_command(args) -> int:
@@ -208,8 +184,8 @@ def check_command(args) -> int:
     from pathlib import Path
 
     from lintx.checkpoint import CheckpointError, load
-    from lintx.profiles import get_profile
-    from lintx.store import held_out_loss, held_out_problem
+    from lintx.fit import held_out_loss, held_out_problem
+    from lintx.method import get_profile
 
     prof = get_profile(args.profile)
     paths = sorted(Path(args.data, prof.name).glob("*.npz"))
@@ -268,7 +244,7 @@ def main(argv=None) -> int:
     ap = _Parser(prog="python -m lintx", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
     t = sub.add_parser("train", help="train every missing model of a profile's grid")
-    t.add_argument("--profile", default="fast", help="paper, fast, grow or quick (lintx.profiles)")
+    t.add_argument("--profile", default="fast", help="fast, quick or paper (lintx.method.PROFILES)")
     t.add_argument("--data", default="data")
     t.add_argument("--seeds", type=_seed, nargs="+", default=None, help="default: the profile's seed count")
     t.add_argument("--columns", type=_noise_label, nargs="+", default=list(COLUMNS),
@@ -285,11 +261,11 @@ def main(argv=None) -> int:
                         "as 'diverged' in Table 1); make figures uses it")
     t.add_argument("--shard", type=lambda s: tuple(int(x) for x in s.split("/")), default=(0, 1), help=argparse.SUPPRESS)
     c = sub.add_parser("check", help="held-out check of the checkpoints saved under a profile")
-    c.add_argument("--profile", default="fast", help="paper, fast, grow or quick (lintx.profiles)")
+    c.add_argument("--profile", default="fast", help="fast, quick or paper (lintx.method.PROFILES)")
     c.add_argument("--data", default="data")
     c.add_argument("--all", action="store_true", help="also those whose check was recorded when they were trained")
     p = sub.add_parser("prune", help="list (--delete: remove) checkpoints and evaluations nothing reads any more")
-    p.add_argument("--profile", default="fast", help="paper, fast, grow or quick (lintx.profiles)")
+    p.add_argument("--profile", default="fast", help="fast, quick or paper (lintx.method.PROFILES)")
     p.add_argument("--data", default="data")
     p.add_argument("--delete", action="store_true", help="delete them (default: only list them)")
     args = ap.parse_args(argv)
@@ -303,7 +279,7 @@ def main(argv=None) -> int:
 
 
 def _run(args, argv) -> int:
-    from lintx.profiles import get_profile
+    from lintx.method import get_profile
 
     get_profile(args.profile)  # an unknown profile is refused before anything runs
     if args.command in ("check", "prune") and not os.path.isdir(os.path.join(args.data, args.profile)):

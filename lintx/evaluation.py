@@ -12,7 +12,7 @@ statistic (``benchmarks/RESULTS.md``, "Heavy tails"). A reported loss is therefo
   20,000): disjoint from every evaluation set, so an evaluation set judges a model and never chooses it.
 
 Keys: the set of seed ``e`` draws chunk ``i`` with ``fold_in(key(e), i)`` (:mod:`lintx.metrics`). Training
-seed ``s`` draws from ``fold_in(key(s), 0 | 1)`` and the store's streams from ``fold_in(key(s), stream)``,
+seed ``s`` draws from ``fold_in(key(s), 0 | 1)`` and :mod:`lintx.fit`'s streams from ``fold_in(key(s), stream)``,
 for the study's seeds and their random starts (``s + 1,000,000 k``); evaluation and selection seeds are
 at least :data:`FIRST_PROTOCOL_SEED`, above every seed of the study, and :meth:`Protocol.check` refuses
 evaluation, selection and single-set seeds that coincide (``tests/test_evaluation.py`` checks the keys).
@@ -40,7 +40,7 @@ from lintx.metrics import EVAL_CHUNK
 from lintx.model import check_int
 from lintx.ridge import AdaRR, ConstRR, TunedRR, tune_baselines
 from lintx.store import locked
-from lintx.tasks import noise_from_label
+from lintx.tasks import D, N, noise_from_label
 from lintx.versions import EVAL_NUMERICS, code_version
 
 THEORY_MODULES = ("theory.py", "implicit.py")  # their code keys the theory notebook's cached numbers
@@ -79,6 +79,17 @@ class Protocol:
                              f"single_seed={self.single_seed}")
 
 
+def _entry(cache_dir, key: dict) -> tuple[Path, dict]:
+    """Where :func:`cached` keeps the value of ``key``, and the full key stored with it."""
+    key = {**key, "eval_numerics": EVAL_NUMERICS}
+    return Path(cache_dir) / f"{hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]}.json", key
+
+
+def _store(path: Path, key: dict, value: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, json.dumps({"key": key, "value": value}, sort_keys=True).encode())
+
+
 def cached(cache_dir, key: dict, compute):
     """``compute()`` (a JSON-able dict), cached under a hash of ``key`` plus :data:`EVAL_NUMERICS`; computed
     under a lock on that name, so concurrent processes compute each value once.
@@ -86,9 +97,7 @@ def cached(cache_dir, key: dict, compute):
     ``compute()`` runs with 64-bit JAX off, whatever the process's setting: the noise samplers draw other
     values with it on (``jax.random.uniform`` and ``randint`` follow the default dtype), so the same key
     would give another set. Every evaluation is float32, as the models are evaluated."""
-    key = {**key, "eval_numerics": EVAL_NUMERICS}
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
-    path = Path(cache_dir) / f"{digest}.json"
+    path, key = _entry(cache_dir, key)
     value = _stored(path, key)
     if value is not None:
         return value
@@ -98,7 +107,7 @@ def cached(cache_dir, key: dict, compute):
         if value is None:
             with jax.enable_x64(False):
                 value = compute()
-            atomic_write(path, json.dumps({"key": key, "value": value}, sort_keys=True).encode())
+            _store(path, key, value)
     return value
 
 
@@ -148,12 +157,47 @@ def theory_cached(data_dir, key: dict, compute) -> dict:
     return cached(Path(data_dir) / "evals", {**key, "theory_code": code_version(THEORY_MODULES)}, lambda: _tolist(compute()))
 
 
+def _checkpoint_key(ck, eval_seed: int, num: int) -> dict:
+    return {"predictor": ck.meta["npz_sha256"], "noise": ck.noise.to_json(), "eval_seed": eval_seed, "num": num, "chunk": EVAL_CHUNK}
+
+
 def evaluate_checkpoint(data_dir, path, eval_seed: int, num: int, noise=None) -> dict:
     """Loss statistics per layer of a checkpoint on one set (its own noise unless ``noise`` is given), cached."""
     ck = load(path)
     noise = noise or ck.noise
-    key = {"predictor": ck.meta["npz_sha256"], "noise": noise.to_json(), "eval_seed": eval_seed, "num": num, "chunk": EVAL_CHUNK}
-    return cached(Path(data_dir) / "evals", key, lambda: _tolist(metrics.evaluate(ck.model, noise, jax.random.key(eval_seed), num)))
+    key = {**_checkpoint_key(ck, eval_seed, num), "noise": noise.to_json()}
+    return cached(Path(data_dir) / "evals", key, lambda: _tolist(metrics.evaluate(ck.model, noise, jax.random.key(eval_seed), num, ck.cfg.d, ck.cfg.n)))
+
+
+def fill(data_dir, paths: Sequence, sets: Sequence[tuple[int, int]]) -> int:
+    """Cache :func:`evaluate_checkpoint` of every checkpoint of ``paths`` on every set ``(eval_seed, num)``
+    of ``sets``, with the same numbers, each set drawn once for all the checkpoints of one noise setting
+    and size (:func:`lintx.metrics.evaluate_many`); returns how many values were computed. Entries are
+    written atomically and not locked: a process computing the same entry meanwhile writes the same bytes."""
+    groups: dict = {}
+    for path in paths:
+        ck = load(path)
+        groups.setdefault((json.dumps(ck.noise.to_json(), sort_keys=True), ck.cfg.d, ck.cfg.n), []).append(ck)
+    computed = 0
+    for cks in groups.values():
+        ck0 = cks[0]
+        for eval_seed, num in sets:
+            todo = [(ck, *_entry(Path(data_dir) / "evals", _checkpoint_key(ck, eval_seed, num))) for ck in cks]
+            todo = [t for t in todo if _stored(t[1], t[2]) is None]
+            if not todo:
+                continue
+            with jax.enable_x64(False):
+                values = metrics.evaluate_many([ck.model for ck, _, _ in todo], ck0.noise, jax.random.key(eval_seed), num, ck0.cfg.d, ck0.cfg.n)
+            for (_, path, key), value in zip(todo, values):
+                _store(path, key, _tolist(value))
+            computed += len(todo)
+    return computed
+
+
+def protocol_sets(protocol: Protocol) -> list[tuple[int, int]]:
+    """Every set ``(eval_seed, num)`` of ``protocol``: evaluation, single and selection sets."""
+    return [*((s, protocol.num) for s in (*protocol.eval_seeds, protocol.single_seed)),
+            *((s, protocol.selection_num) for s in protocol.selection_seeds)]
 
 
 def checkpoint_sets(data_dir, path, seeds: Sequence[int], num: int) -> dict:
@@ -181,33 +225,41 @@ def choose(data_dir, found: Sequence[tuple[int, Path]], protocol: Protocol):
     return min(found, key=lambda sp: (selection_loss(data_dir, sp[1], protocol), sp[0]))
 
 
-def tuned_baselines(data_dir, label: str, tune_seed: int = 1, num: int = 100_000) -> dict:
-    """CONSTRR, ADARR, TUNEDRR for a noise setting, tuned on sequences of ``tune_seed`` (cached)."""
+def _sizes(d: int, n: int) -> dict:
+    """What of ``d`` and ``n`` goes into a baseline's cache key: nothing at the paper's sizes (the keys of
+    the shipped evaluations), both otherwise."""
+    d, n = check_int("d", d, 1), check_int("n", n, 1)
+    return {} if (d, n) == (D, N) else {"d": d, "n": n}
+
+
+def tuned_baselines(data_dir, label: str, tune_seed: int = 1, num: int = 100_000, d: int = D, n: int = N) -> dict:
+    """CONSTRR, ADARR, TUNEDRR for a noise setting (and ``d``, ``n``), tuned on sequences of ``tune_seed`` (cached)."""
     noise = noise_from_label(label)
 
     def tune():
-        b = tune_baselines(noise, jax.random.key(tune_seed), num)
+        b = tune_baselines(noise, jax.random.key(tune_seed), num, d, n)
         return {"CONSTRR": {"s2": b["CONSTRR"].s2}, "TUNEDRR": {"multiplier": b["TUNEDRR"].multiplier, "threshold": b["TUNEDRR"].threshold}}
 
-    p = cached(Path(data_dir) / "evals", {"tune": noise.to_json(), "tune_seed": tune_seed, "num": num}, tune)
+    p = cached(Path(data_dir) / "evals", {"tune": noise.to_json(), "tune_seed": tune_seed, "num": num, **_sizes(d, n)}, tune)
     return {"CONSTRR": ConstRR(p["CONSTRR"]["s2"]), "ADARR": AdaRR(), "TUNEDRR": TunedRR(p["TUNEDRR"]["multiplier"], p["TUNEDRR"]["threshold"])}
 
 
-def evaluate_baseline(data_dir, name: str, baseline, label: str, eval_seed: int, num: int) -> dict:
+def evaluate_baseline(data_dir, name: str, baseline, label: str, eval_seed: int, num: int, d: int = D, n: int = N) -> dict:
     """Loss statistics of a baseline on one set of ``label``'s noise, cached."""
     noise = noise_from_label(label)
-    key = {"predictor": repr(baseline), "name": name, "noise": noise.to_json(), "eval_seed": eval_seed, "num": num, "chunk": EVAL_CHUNK}
-    return cached(Path(data_dir) / "evals", key, lambda: _tolist(metrics.evaluate(baseline, noise, jax.random.key(eval_seed), num)))
+    key = {"predictor": repr(baseline), "name": name, "noise": noise.to_json(), "eval_seed": eval_seed, "num": num, "chunk": EVAL_CHUNK,
+           **_sizes(d, n)}
+    return cached(Path(data_dir) / "evals", key, lambda: _tolist(metrics.evaluate(baseline, noise, jax.random.key(eval_seed), num, d, n)))
 
 
-def baseline_sets(data_dir, label: str, protocol: Protocol, tune_num: int = 100_000) -> dict:
+def baseline_sets(data_dir, label: str, protocol: Protocol, tune_num: int = 100_000, d: int = D, n: int = N) -> dict:
     """For each of CONSTRR, ADARR, TUNEDRR tuned for ``label``: its statistics on each evaluation set
     (``(K,)`` each), plus ``single``, its adjusted loss on the single set."""
     out = {}
-    for name, b in tuned_baselines(data_dir, label, num=tune_num).items():
-        rows = [evaluate_baseline(data_dir, name, b, label, s, protocol.num) for s in protocol.eval_seeds]
+    for name, b in tuned_baselines(data_dir, label, num=tune_num, d=d, n=n).items():
+        rows = [evaluate_baseline(data_dir, name, b, label, s, protocol.num, d, n) for s in protocol.eval_seeds]
         out[name] = {k: np.array([r[k] for r in rows], np.float64) for k in rows[0]}
-        out[name]["single"] = float(evaluate_baseline(data_dir, name, b, label, protocol.single_seed, protocol.num)["adjusted_loss"])
+        out[name]["single"] = float(evaluate_baseline(data_dir, name, b, label, protocol.single_seed, protocol.num, d, n)["adjusted_loss"])
     return out
 
 
@@ -215,13 +267,15 @@ def profile_checkpoint(data_dir, path, sigmas: Sequence[float], eval_seed: int, 
     """Per-variance profile of a checkpoint, cached: ``loss``, ``adjusted_loss``... each ``(len(sigmas), L)``."""
     ck = load(path)
     key = {"predictor": ck.meta["npz_sha256"], "profile_sigmas": [float(x) for x in sigmas], "eval_seed": eval_seed, "num": num, "chunk": EVAL_CHUNK}
-    return cached(Path(data_dir) / "evals", key, lambda: _tolist(metrics.profile(ck.model, sigmas, jax.random.key(eval_seed), num)))
+    return cached(Path(data_dir) / "evals", key, lambda: _tolist(metrics.profile(ck.model, sigmas, jax.random.key(eval_seed), num, ck.cfg.d, ck.cfg.n)))
 
 
-def baseline_profile(data_dir, name: str, baseline, sigmas: Sequence[float], eval_seed: int, num: int) -> dict:
+def baseline_profile(data_dir, name: str, baseline, sigmas: Sequence[float], eval_seed: int, num: int, d: int = D, n: int = N) -> dict:
     """Per-variance profile of a baseline, cached: each value ``(len(sigmas),)``."""
-    key = {"predictor": repr(baseline), "name": name, "profile_sigmas": [float(x) for x in sigmas], "eval_seed": eval_seed, "num": num, "chunk": EVAL_CHUNK}
-    return {k: np.asarray(v) for k, v in cached(Path(data_dir) / "evals", key, lambda: _tolist(metrics.profile(baseline, sigmas, jax.random.key(eval_seed), num))).items()}
+    key = {"predictor": repr(baseline), "name": name, "profile_sigmas": [float(x) for x in sigmas], "eval_seed": eval_seed, "num": num,
+           "chunk": EVAL_CHUNK, **_sizes(d, n)}
+    compute = lambda: _tolist(metrics.profile(baseline, sigmas, jax.random.key(eval_seed), num, d, n))
+    return {k: np.asarray(v) for k, v in cached(Path(data_dir) / "evals", key, compute).items()}
 
 
 def tail_profile(data_dir, path, eval_seed: int, num: int, edges: Sequence[float]) -> dict:
@@ -233,7 +287,7 @@ def tail_profile(data_dir, path, eval_seed: int, num: int, edges: Sequence[float
     key = {"predictor": ck.meta["npz_sha256"], "tail_edges": edges, "eval_seed": eval_seed, "num": num, "chunk": EVAL_CHUNK}
 
     def compute():
-        adjusted, lam = metrics.sequence_errors(ck.model, ck.noise, jax.random.key(eval_seed), num)
+        adjusted, lam = metrics.sequence_errors(ck.model, ck.noise, jax.random.key(eval_seed), num, ck.cfg.d, ck.cfg.n)
         which = np.digitize(lam, edges) - 1
         total = adjusted.sum()
         rows = {"count": [], "median": [], "p99": [], "max": [], "share": []}

@@ -15,15 +15,20 @@
 
 Nothing here names a noise setting, a depth or a variant-depth pair: the plan is a function of the
 architecture (its depth and the variant it contains) and of the budget. The noise enters only through the
-parameter normalisation of :func:`lintx.train.param_scales` (its ``E[sigma^2]``). The profile ``grow``
-(:mod:`lintx.profiles`) is this method at the default :class:`Budget`; ``docs/method.md`` states it, and
-``benchmarks/RESULTS.md`` ("One method for every model") holds the development runs on settings outside
-Table 1 that chose the budget.
+parameter normalisation of :func:`lintx.train.param_scales` (its ``E[sigma^2]``). The named profiles are
+budgets of this method (:data:`PROFILES`); ``docs/method.md`` states it, and ``benchmarks/RESULTS.md``
+("One method for every model") holds the development runs on settings outside Table 1 that chose the
+default budget.
+
+This module plans and names; it reads and writes no files. :mod:`lintx.fit` walks the plan, and
+:mod:`lintx.store` keeps what it trains under :func:`name`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import numbers
 from typing import Optional
 
@@ -31,19 +36,35 @@ import numpy as np
 
 from lintx.model import ModelConfig
 from lintx.tasks import Noise
-from lintx.train import TrainConfig
+from lintx.train import TrainConfig, check_seed
+from lintx.versions import NUMERICS
 
 # the variant each one contains (Sec. 5: GD++ is DIAG with q_y = 0, DIAG is FULL with diagonal P, Q)
 CONTAINS = {"full": "diag", "diag": "gdpp"}
+
+# Acceptance (lintx.fit): a candidate that diverges is retried with the learning rate divided by
+# RETRY_LR_DIVISOR, up to MAX_RETRIES times. A trained model fails the held-out check if its loss on
+# ``Profile.validation_num`` fresh sequences exceeds VALIDATION_FACTOR times its final training loss plus
+# VALIDATION_SLACK (a floor, so near-noiseless models are not failed for a 1e-6 wobble). Candidates and
+# starts compete on SELECTION_NUM sequences of the seed's selection stream; random start k of seed s
+# trains with seed s + k * START_STRIDE.
+MAX_RETRIES = 2
+RETRY_LR_DIVISOR = 3
+VALIDATION_FACTOR = 1.5
+VALIDATION_SLACK = 1e-3
+SELECTION_NUM = 50_000
+START_STRIDE = 1_000_000
 
 
 @dataclasses.dataclass(frozen=True)
 class Budget:
     """How much compute each candidate of each model gets. Frozen: a mistyped field is an error.
 
-    The defaults are the ``grow`` profile: ``python -m lintx train --profile grow --workers 2``, about 10
-    CPU-minutes a noise setting and seed on this project's CPU (``benchmarks/RESULTS.md``, "The study with
-    the method, first columns", which also gives its Table 1 cells so far).
+    The defaults are the ``fast`` profile: ``make data``, 11.9 CPU-hours for the study's 1,065 models on
+    this project's CPU, about 14 CPU-minutes a noise setting and seed (``benchmarks/RESULTS.md``, "The
+    study with the method").
+    ``warm_starts=False`` trains every model from random starts only (the paper's protocol);
+    ``scale_batch=False`` keeps ``batch`` for every architecture.
     """
 
     steps: int = 1000  # Adam steps per candidate
@@ -54,17 +75,74 @@ class Budget:
     init_std: float = 0.01  # a random start and a grown layer, in normalised parameters
     random_starts: int = 0  # random starts trained beside the warm ones, for every model
     chunk: int = 100
+    schedule: str = "cosine"
+    clip: float = 1.0
+    normalise: bool = True
+    warm_starts: bool = True
+    scale_batch: bool = True
+    warm_lr: Optional[float] = None  # the learning rate of a model with a warm start (None: lr)
+    rounds: int = 1  # at most this many rounds of ``steps``: a round continues the last while it gains ``plateau``
+    plateau: float = 0.02  # the least relative fall of the selection loss for which a round is kept
 
     def __post_init__(self):
-        for name, least in (("steps", 1), ("batch", 1), ("chunk", 1), ("random_starts", 0)):
+        for name, least in (("steps", 1), ("batch", 1), ("chunk", 1), ("random_starts", 0), ("rounds", 1)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < least:
                 raise ValueError(f"Budget.{name} must be an integer >= {least}, got {v!r}")
+        for name in ("warm_starts", "scale_batch"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"Budget.{name} must be a bool, got {getattr(self, name)!r}")
         TrainConfig(**self._train_fields())  # the rest is checked where it is used
+        if isinstance(self.plateau, bool) or not isinstance(self.plateau, numbers.Real) or not 0 <= self.plateau < 1:
+            raise ValueError(f"Budget.plateau must be a number in [0, 1), got {self.plateau!r}")
+        if self.warm_lr is not None:
+            try:
+                TrainConfig(**{**self._train_fields(), "lr": self.warm_lr})
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"Budget.warm_lr must be None or a learning rate > 0, got {self.warm_lr!r}") from e
 
     def _train_fields(self) -> dict:
         return dict(steps=self.steps, batch=self.batch, lr=self.lr, warmup=self.warmup, b2=self.b2, init_std=self.init_std,
-                    chunk=min(self.chunk, self.steps))
+                    chunk=min(self.chunk, self.steps), schedule=self.schedule, clip=self.clip, normalise=self.normalise)
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    """A named budget of the method: how many seeds the study trains, and the held-out check's size."""
+
+    name: str
+    budget: Budget
+    seeds: int
+    description: str
+    validation_num: int = 50_000  # sequences a new model is checked on before it is saved (lintx.fit)
+
+    def __post_init__(self):
+        if not isinstance(self.budget, Budget):
+            raise TypeError(f"profile {self.name!r}: budget must be a Budget, got {type(self.budget).__name__}")
+        for name in ("seeds", "validation_num"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"profile {self.name!r}: {name} must be an integer >= 1, got {v!r}")
+
+
+PROFILES = {p.name: p for p in (
+    Profile("fast", Budget(), 5, "the method at its default budget: 1000 steps a candidate, batch 512 (FULL at d=10: 1024)"),
+    Profile("quick", Budget(steps=200, batch=256, chunk=50), 1,
+            "the method at a fifth of the steps and half the batch, one seed: minutes for the grid (Binder, smoke runs)", 10_000),
+    Profile("paper", Budget(steps=200_000, batch=2048, lr=1e-4, warmup=0.0, b2=0.999, init_std=0.01, chunk=1000, schedule="constant",
+                            clip=0.0, normalise=False, warm_starts=False, scale_batch=False), 5,
+            "the paper's protocol verbatim (Sec. 6, App. B): Adam 1e-4 on raw parameters, batch 2048, 200,000 steps, a random start"),
+    Profile("tiny", Budget(steps=20, batch=64, lr=1e-2, chunk=10), 1, "tests only: 20 steps at batch 64, meaningless numbers", 2_000),
+)}
+
+
+def get_profile(name: str | Profile) -> Profile:
+    """The profile named ``name`` (a :class:`Profile` is returned as it is)."""
+    if isinstance(name, Profile):
+        return name
+    if name not in PROFILES:
+        raise ValueError(f"unknown training profile {name!r}; expected one of {sorted(PROFILES)}")
+    return PROFILES[name]
 
 
 def batch(budget: Budget, cfg: ModelConfig) -> int:
@@ -73,20 +151,18 @@ def batch(budget: Budget, cfg: ModelConfig) -> int:
     (242), 1 at ``d = 5`` (72). A layer with more parameters needs more sequences for the same gradient
     signal (``benchmarks/RESULTS.md``, "FULL with 1-4 layers": FULL gained 7-11% from batch 512 to 2048,
     DIAG nothing)."""
+    if not budget.scale_batch:
+        return budget.batch
     per_layer = sum(int(np.prod(s[1:])) for s in cfg.param_shapes().values())
     return budget.batch * 2 ** max(0, round(np.log2(np.sqrt(per_layer / 64))))
 
 
 def recipe(budget: Budget, cfg: ModelConfig, noise: Noise) -> TrainConfig:
-    """The recipe of every candidate of every model: the budget as a :class:`TrainConfig` (clipping at 1,
-    float32, normalised parameters; :mod:`lintx.train`), at the batch of :func:`batch`."""
-    return TrainConfig(**{**budget._train_fields(), "batch": batch(budget, cfg)})
-
-
-def random_starts(budget: Budget, cfg: ModelConfig, noise: Noise) -> int:
-    """Random starts of every model: ``budget.random_starts``, and one where there is no warm start (GD++ with
-    one layer)."""
-    return max(budget.random_starts, 1 if grown_from(cfg, noise) is None and embedded_from(cfg) is None else 0)
+    """The recipe of every candidate of every model: the budget as a :class:`TrainConfig` (float32;
+    :mod:`lintx.train`), at the batch of :func:`batch`, and at ``budget.warm_lr`` where it is set and the
+    model has a warm start."""
+    lr = budget.warm_lr if budget.warm_lr is not None and parents(budget, cfg, noise) != (None, None) else budget.lr
+    return TrainConfig(**{**budget._train_fields(), "batch": batch(budget, cfg), "lr": lr})
 
 
 def grown_from(cfg: ModelConfig, noise: Noise) -> Optional[ModelConfig]:
@@ -97,3 +173,80 @@ def grown_from(cfg: ModelConfig, noise: Noise) -> Optional[ModelConfig]:
 def embedded_from(cfg: ModelConfig) -> Optional[ModelConfig]:
     """The model of the variant ``cfg`` contains, at its depth (None for GD++, which contains none)."""
     return dataclasses.replace(cfg, variant=CONTAINS[cfg.variant]) if cfg.variant in CONTAINS else None
+
+
+def parents(budget: Budget, cfg: ModelConfig, noise: Noise) -> tuple[Optional[ModelConfig], Optional[ModelConfig]]:
+    """The warm starts of ``cfg``: ``(grown from, embedded from)``, each None where there is none (both
+    without ``budget.warm_starts``)."""
+    if not budget.warm_starts:
+        return None, None
+    return grown_from(cfg, noise), embedded_from(cfg)
+
+
+def random_starts(budget: Budget, cfg: ModelConfig, noise: Noise) -> int:
+    """Random starts of every model: ``budget.random_starts``, and one where there is no warm start (GD++ with
+    one layer, and every model without ``budget.warm_starts``)."""
+    return max(budget.random_starts, 1 if parents(budget, cfg, noise) == (None, None) else 0)
+
+
+def lineage(budget: Budget, cfg: ModelConfig, noise: Noise) -> list[ModelConfig]:
+    """``cfg`` and every model it starts from, each after the models it starts from (the order to train them)."""
+    out: list[ModelConfig] = []
+
+    def visit(c: ModelConfig) -> None:
+        for p in parents(budget, c, noise):
+            if p is not None and p not in out:
+                visit(p)
+        out.append(c)
+
+    visit(cfg)
+    return out
+
+
+def acceptance(prof: Profile) -> dict:
+    """How a trained candidate is accepted (:mod:`lintx.fit`): the retries and the held-out check."""
+    return {"max_retries": MAX_RETRIES, "retry_lr_divisor": RETRY_LR_DIVISOR, "validation_factor": VALIDATION_FACTOR,
+            "validation_slack": VALIDATION_SLACK, "validation_num": prof.validation_num}
+
+
+def key(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int) -> dict:
+    """Everything that determines the checkpoint of ``(prof, cfg, noise, seed)``: the model, the noise, the
+    recipe, the seed, :data:`lintx.versions.NUMERICS`, the acceptance, the starts and the names of the
+    checkpoints it starts from. The layout of this dict names every shipped checkpoint; a change to it
+    renames them all (``tests/test_golden.py``)."""
+    return _key(prof, cfg, noise, seed, {})
+
+
+def name(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int) -> str:
+    """The checkpoint's file name: the model, the noise's label, the seed and a hash of :func:`key`."""
+    return _name(prof, cfg, noise, seed, {})
+
+
+def names(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int) -> dict[ModelConfig, str]:
+    """:func:`name` of ``cfg`` and of every model in its :func:`lineage`, computed once each."""
+    memo: dict[ModelConfig, str] = {}
+    return {c: _name(prof, c, noise, seed, memo) for c in lineage(prof.budget, cfg, noise)}
+
+
+def _key(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int, memo: dict) -> dict:
+    grown, embedded = parents(prof.budget, cfg, noise)
+    k = random_starts(prof.budget, cfg, noise)
+    out = {"model": dataclasses.asdict(cfg), "noise": noise.to_json(), "train": recipe(prof.budget, cfg, noise).to_json(),
+           "seed": check_seed(seed), "numerics": NUMERICS, "acceptance": acceptance(prof)}
+    if grown is not None:
+        out["grown_from"] = _name(prof, grown, noise, seed, memo)
+    if k != 1:
+        out["starts"] = {"starts": k, "stride": START_STRIDE, "selection_num": SELECTION_NUM}
+    if prof.budget.rounds > 1:
+        out["rounds"] = {"rounds": prof.budget.rounds, "plateau": prof.budget.plateau, "selection_num": SELECTION_NUM}
+    if embedded is not None:
+        out["embedded_from"] = {"name": _name(prof, embedded, noise, seed, memo), "selection_num": SELECTION_NUM,
+                                "random_starts": k, "stride": START_STRIDE}
+    return out
+
+
+def _name(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int, memo: dict) -> str:
+    if cfg not in memo:  # the names of a lineage share their ancestors: each is hashed once
+        h = hashlib.sha256(json.dumps(_key(prof, cfg, noise, seed, memo), sort_keys=True).encode()).hexdigest()[:10]
+        memo[cfg] = f"{cfg.variant}-L{cfg.layers}-H{cfg.heads}-{noise.label}-s{seed}-{h}.npz"
+    return memo[cfg]

@@ -82,22 +82,23 @@ def _check_num(num) -> int:
 WORST = 10  # the tail statistic: how much of a set's adjusted loss its WORST sequences carry
 
 
-def _accumulate(chunk_errors, key: jax.Array, num: int) -> dict:
-    """Loss statistics over ``num`` sequences; chunk ``i`` is ``chunk_errors(fold_in(key, i))``.
+def _add(acc, err, err_oracle, m: int):
+    """Running sums of :func:`_finish` after one chunk of half squared errors, its first ``m`` sequences
+    (the last chunk is drawn whole and cut, so sets share prefixes); ``acc`` is None before the first."""
+    err, err_oracle = np.asarray(err[..., :m], np.float64), np.asarray(err_oracle[:m], np.float64)
+    model_sum, oracle_sum, adjusted_sq, worst = acc or (0.0, 0.0, 0.0, None)
+    both = err - err_oracle if worst is None else np.concatenate([worst, err - err_oracle], axis=-1)
+    return (model_sum + err.sum(-1), oracle_sum + err_oracle.sum(), adjusted_sq + ((err - err_oracle) ** 2).sum(-1),
+            -np.sort(-both, axis=-1)[..., :WORST])
+
+
+def _finish(acc, num: int) -> dict:
+    """Loss statistics over ``num`` sequences from :func:`_add`'s sums.
 
     Besides the means, the tail of the per-sequence adjusted loss (model's half squared error minus the
     oracle's): ``worst_share``, the sum over the :data:`WORST` largest divided by the sum over all ``num``
     (the share of the set's adjusted loss they carry), and ``max_sequence``, the largest one."""
-    model_sum, oracle_sum, adjusted_sq, worst = 0.0, 0.0, 0.0, None
-    for i, start in enumerate(range(0, num, EVAL_CHUNK)):
-        m = min(EVAL_CHUNK, num - start)  # the last chunk is drawn whole and cut, so sets share prefixes
-        err, err_oracle = chunk_errors(jax.random.fold_in(key, i))
-        err, err_oracle = np.asarray(err[..., :m], np.float64), np.asarray(err_oracle[:m], np.float64)
-        model_sum = model_sum + err.sum(-1)
-        oracle_sum = oracle_sum + err_oracle.sum()
-        adjusted_sq = adjusted_sq + ((err - err_oracle) ** 2).sum(-1)
-        both = err - err_oracle if worst is None else np.concatenate([worst, err - err_oracle], axis=-1)
-        worst = -np.sort(-both, axis=-1)[..., :WORST]
+    model_sum, oracle_sum, adjusted_sq, worst = acc
     total = model_sum - oracle_sum
     adjusted = total / num
     return {
@@ -110,6 +111,14 @@ def _accumulate(chunk_errors, key: jax.Array, num: int) -> dict:
     }
 
 
+def _accumulate(chunk_errors, key: jax.Array, num: int) -> dict:
+    """:func:`_finish` over ``num`` sequences; chunk ``i`` is ``chunk_errors(fold_in(key, i))``."""
+    acc = None
+    for i, start in enumerate(range(0, num, EVAL_CHUNK)):
+        acc = _add(acc, *chunk_errors(jax.random.fold_in(key, i)), min(EVAL_CHUNK, num - start))
+    return _finish(acc, num)
+
+
 def evaluate(predictor, noise: Noise, key: jax.Array, num: int = 100_000, d: int = 10, n: int = 20) -> dict:
     """Loss, oracle loss and adjusted loss of ``predictor`` on ``num`` sequences of ``noise``.
 
@@ -118,8 +127,21 @@ def evaluate(predictor, noise: Noise, key: jax.Array, num: int = 100_000, d: int
     ``adjusted_stderr`` is the standard error of ``adjusted_loss`` over the sequences (the spread another
     evaluation set of the same size would show); multiply by ``sqrt(num / m)`` for a set of ``m``.
     """
+    return evaluate_many([predictor], noise, key, num, d, n)[0]
+
+
+def evaluate_many(predictors: Sequence, noise: Noise, key: jax.Array, num: int = 100_000, d: int = 10, n: int = 20) -> list[dict]:
+    """:func:`evaluate` of each of ``predictors`` on the same set, the same numbers, each chunk of sequences
+    drawn once and its oracle solved once for all of them (sampling and the oracle cost about as much as a
+    7-layer model: ``benchmarks/RESULTS.md``, "Evaluating many models on one set")."""
     num = _check_num(num)
-    return _accumulate(lambda k: _errors(predictor, _sample_chunk(k, noise, _chunk_size(num), d, n)), key, num)
+    accs = [None] * len(predictors)
+    for i, start in enumerate(range(0, num, EVAL_CHUNK)):
+        b = _sample_chunk(jax.random.fold_in(key, i), noise, _chunk_size(num), d, n)
+        err_oracle = _oracle_half_sq_errors(b.tokens, b.sigma, b.y_query)
+        m = min(EVAL_CHUNK, num - start)
+        accs = [_add(acc, _half_sq_errors(p, b.tokens, b.y_query), err_oracle, m) for acc, p in zip(accs, predictors)]
+    return [_finish(acc, num) for acc in accs]
 
 
 def adjusted_loss(predictor, noise: Noise, key: jax.Array, num: int = 100_000, d: int = 10, n: int = 20) -> np.ndarray:

@@ -1,6 +1,6 @@
 """The numbers the figures draw, and the theory notebook's cached numbers.
 
-The checkpoints of a cell come from the store (:func:`lintx.store.checkpoints`, which trains a missing one
+The checkpoints of a cell come from the store (:func:`lintx.fit.checkpoints`, which trains a missing one
 if asked); the loss functions below report them under the evaluation protocol of :mod:`lintx.evaluation`
 (the median over its evaluation sets, the seed chosen on its selection sets).
 """
@@ -18,8 +18,8 @@ from lintx import theory
 from lintx.evaluation import (Protocol, baseline_profile, baseline_sets, checkpoint_sets, choose, profile_checkpoint, spread,
                               theory_cached, tuned_baselines)
 from lintx.model import ModelConfig
-from lintx.store import checkpoints
-from lintx.tasks import Fixed, sample_batch
+from lintx.fit import checkpoints
+from lintx.tasks import D, N, Fixed, sample_batch
 
 
 def readouts(data_dir, profile: str, cfg: ModelConfig, noise, seeds: Sequence[int], protocol: Protocol,
@@ -32,13 +32,13 @@ def readouts(data_dir, profile: str, cfg: ModelConfig, noise, seeds: Sequence[in
 
 
 def best_losses(data_dir, profile: str, variant: str, noise, depths: Sequence[int], seeds: Sequence[int], protocol: Protocol,
-                train_missing: bool = True, extra_seeds: Sequence[int] = ()) -> dict:
+                train_missing: bool = True, extra_seeds: Sequence[int] = (), d: int = D, n: int = N) -> dict:
     """At each depth, the adjusted loss of the seed chosen on the selection sets: the median, min and max
     over the evaluation sets (NaN where no seed was found), each ``(len(depths),)``: the curves of Fig. 1
     and 3, as in Table 1."""
     out = {"median": [], "min": [], "max": []}
     for L in depths:
-        path = best_checkpoint(data_dir, profile, ModelConfig(variant, L), noise, seeds, protocol, train_missing, extra_seeds)
+        path = best_checkpoint(data_dir, profile, ModelConfig(variant, L, d=d, n=n), noise, seeds, protocol, train_missing, extra_seeds)
         r = spread(checkpoint_sets(data_dir, path, protocol.eval_seeds, protocol.num)["adjusted_loss"][:, -1]) if path else {}
         for k in out:
             out[k].append(float(r[k]) if path else np.nan)
@@ -62,14 +62,14 @@ def best_checkpoint(data_dir, profile: str, cfg: ModelConfig, noise, seeds: Sequ
     return None if chosen is None else str(chosen[1])
 
 
-def baseline_losses(data_dir, label: str, protocol: Protocol, tune_num: int = 100_000) -> dict:
+def baseline_losses(data_dir, label: str, protocol: Protocol, tune_num: int = 100_000, d: int = D, n: int = N) -> dict:
     """Median over the evaluation sets of the adjusted loss of CONSTRR, ADARR, TUNEDRR tuned for ``label``."""
-    return {name: float(np.median(r["adjusted_loss"])) for name, r in baseline_sets(data_dir, label, protocol, tune_num).items()}
+    return {name: float(np.median(r["adjusted_loss"])) for name, r in baseline_sets(data_dir, label, protocol, tune_num, d, n).items()}
 
 
 def profile_curves(data_dir, profile: str, label: str, L: int, variants: Sequence[str], seeds: Sequence[int], protocol: Protocol,
                    sigmas: Sequence[float], eval_seed: int, num: int, tune_num: int = 100_000, train_missing: bool = True,
-                   extra_seeds: Sequence[int] = ()) -> tuple[dict, dict]:
+                   extra_seeds: Sequence[int] = (), d: int = D, n: int = N) -> tuple[dict, dict]:
     """The curves of a per-variance panel (Fig. 2, 3): the adjusted loss at each fixed sigma of the seed
     chosen on the selection sets, per variant with a checkpoint (``{variant: (len(sigmas),)}``), and of the
     baselines tuned for ``label`` (``{name: (len(sigmas),)}``), on ``num`` sequences per sigma."""
@@ -77,17 +77,18 @@ def profile_curves(data_dir, profile: str, label: str, L: int, variants: Sequenc
 
     noise, models = noise_from_label(label), {}
     for v in variants:
-        path = best_checkpoint(data_dir, profile, ModelConfig(v, L), noise, seeds, protocol, train_missing, extra_seeds)
+        path = best_checkpoint(data_dir, profile, ModelConfig(v, L, d=d, n=n), noise, seeds, protocol, train_missing, extra_seeds)
         if path is not None:
             models[v] = np.asarray(profile_checkpoint(data_dir, path, sigmas, eval_seed, num)["adjusted_loss"])[:, -1]
-    baselines = {name: np.asarray(r["adjusted_loss"]) for name, r in baseline_profiles(data_dir, label, sigmas, eval_seed, num, tune_num).items()}
+    baselines = {name: np.asarray(r["adjusted_loss"]) for name, r in baseline_profiles(data_dir, label, sigmas, eval_seed, num, tune_num, d, n).items()}
     return models, baselines
 
 
-def baseline_profiles(data_dir, label: str, sigmas: Sequence[float], eval_seed: int, num: int, tune_num: int = 100_000) -> dict:
+def baseline_profiles(data_dir, label: str, sigmas: Sequence[float], eval_seed: int, num: int, tune_num: int = 100_000,
+                      d: int = D, n: int = N) -> dict:
     """Per-variance profiles of the three baselines tuned for ``label``: ``{name: {"loss": ..., ...}}``."""
-    return {name: baseline_profile(data_dir, name, b, sigmas, eval_seed, num)
-            for name, b in tuned_baselines(data_dir, label, num=tune_num).items()}
+    return {name: baseline_profile(data_dir, name, b, sigmas, eval_seed, num, d, n)
+            for name, b in tuned_baselines(data_dir, label, num=tune_num, d=d, n=n).items()}
 
 
 # The theory notebook's numbers (lintx.theory), cached like the evaluations. float32 results differ in their

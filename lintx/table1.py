@@ -16,10 +16,10 @@ from typing import Sequence
 
 import numpy as np
 
-from lintx.evaluation import Protocol, baseline_sets, checkpoint_sets, choose
+from lintx.evaluation import Protocol, baseline_sets, checkpoint_sets, choose, fill, protocol_sets
 from lintx.model import ModelConfig
 from lintx.reference import COLUMNS, paper_table1
-from lintx.store import checkpoints, recorded_failure
+from lintx.fit import checkpoints, recorded_failure
 from lintx.tasks import noise_from_label
 
 METHODS = ("GDPP", "DIAG", "FULL")
@@ -83,13 +83,16 @@ def table1(data_dir, profile: str, seeds: Sequence[int], protocol: Protocol = Pr
     the paper). Missing checkpoints of ``seeds`` are trained if ``train_missing``, else reported as missing
     (``seeds_found = 0``); ``extra_seeds`` count where they exist."""
     paper = paper_table1()
+    cells = {(column, method, L): checkpoints(data_dir, profile, ModelConfig(method.lower(), L), noise_from_label(column),
+                                              seeds, train_missing, extra_seeds)
+             for column in columns for method in METHODS for L in depths}
+    fill(data_dir, [p for found in cells.values() for _, p in found], protocol_sets(protocol))
     rows = []
     for column in columns:
         noise = noise_from_label(column)
         for method in METHODS:
             for L in depths:
-                cfg = ModelConfig(method.lower(), L)
-                found = checkpoints(data_dir, profile, cfg, noise, seeds, train_missing, extra_seeds)
+                cfg, found = ModelConfig(method.lower(), L), cells[column, method, L]
                 row = {"method": method, "layers": L, "column": column, "paper": paper[(method, L)][column],
                        **model_cell(data_dir, found, protocol)}
                 row["diverged_seeds"] = [s for s in dict.fromkeys([*seeds, *extra_seeds])

@@ -99,12 +99,11 @@ def _outside(rows: list[dict]) -> list[str]:
 
 def _diverged(found: list[dict]) -> list[str]:
     """The seeds that diverged after every retry (or whose warm start did) in cells that have other seeds:
-    left out of the cell; the grid runner trains a spare seed in place of each (``Profile.spare_seeds``)."""
+    left out of the cell."""
     lost = [f"{_cell(r)} seed {', '.join(map(str, r['diverged_seeds']))} ({r['seeds_found']} seeds found)"
             for r in found if r.get("diverged_seeds")]
     return ["", f"## Seeds that diverged after every retry ({len(lost)} cells)", "",
-            "Left out of their cell, with the number of seeds the cell has; run for a profile's seeds, the grid runner "
-            "trains a spare seed in place of each (`lintx.profiles.Profile.spare_seeds`):", "", *([f"- {x}" for x in lost] or ["- none"])]
+            "Left out of their cell, with the number of seeds the cell has:", "", *([f"- {x}" for x in lost] or ["- none"])]
 
 
 def _seed0(found: list[dict]) -> list[str]:

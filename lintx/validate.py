@@ -89,7 +89,7 @@ def study(profile, seeds, extra_seeds, train_missing) -> tuple[list[int], list[i
     """The parameters every figure notebook shares, checked before anything is trained: the training
     profile of a missing checkpoint, the seeds trained if missing, the seeds used where present, and
     whether to train what is missing. Returns ``(seeds, extra_seeds, train_missing)``."""
-    from lintx.profiles import get_profile
+    from lintx.method import get_profile
 
     get_profile(profile)
     return int_list("seeds", seeds), int_list("extra_seeds", extra_seeds, empty=True), flag("train_missing", train_missing)

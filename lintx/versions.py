@@ -4,7 +4,7 @@ A checkpoint's key holds :data:`NUMERICS` and an evaluation's :data:`EVAL_NUMERI
 what the code computes, not hashes of its text. A refactor that leaves the numbers unchanged (a renamed
 local, a docstring, a faster step with the same results) keeps every shipped file valid; a change that alters
 them must bump the version, which makes the old files stale. ``tests/test_golden.py`` enforces it: it trains
-tiny models on every code path (each variant, float32 and float64, a warm start, random starts, a polish)
+tiny models on every code path (each variant, float32 and float64, a warm start, random starts)
 and evaluates one, and compares the numbers with those recorded for the current versions.
 
 :func:`code_version` hashes the code of the theory modules, whose cached numbers are keyed on it.
@@ -18,7 +18,7 @@ import hashlib
 from importlib import metadata
 from pathlib import Path
 
-NUMERICS = 1  # training: tasks.py, model.py, train.py, refine.py and the store's acceptance and selection
+NUMERICS = 1  # training: tasks.py, model.py, train.py and fit.py's acceptance and selection
 EVAL_NUMERICS = 1  # evaluation: tasks.py, model.py, metrics.py, ridge.py
 
 

@@ -7,7 +7,8 @@ import pytest
 
 from lintx import evaluation, metrics, table1
 from lintx.evaluation import Protocol
-from lintx.store import START_STRIDE, _SELECTION_STREAM, _VALIDATION_STREAM
+from lintx.fit import _SELECTION_STREAM, _VALIDATION_STREAM
+from lintx.method import START_STRIDE
 
 
 def test_protocol_refuses_shared_seeds_and_bad_input_naming_them():
@@ -37,9 +38,9 @@ def test_evaluation_selection_and_training_keys_never_coincide():
     single = _chunk_keys(p.single_seed, p.num)
     assert len(evals) == len(p.eval_seeds) * 10 and len(selection) == len(p.selection_seeds) * 2
     training = set()
-    for s in [*range(7), *(s + k * START_STRIDE for s in range(7) for k in range(1, 8))]:  # seeds, spares, random starts
+    for s in [*range(7), *(s + k * START_STRIDE for s in range(7) for k in range(1, 8))]:  # seeds and candidates
         k = jax.random.key(s)
-        for stream in (0, 1, _VALIDATION_STREAM, _SELECTION_STREAM):  # init, data, the store's two held-out streams
+        for stream in (0, 1, _VALIDATION_STREAM, _SELECTION_STREAM):  # init, data, the two held-out streams of lintx.fit
             training.add(tuple(np.asarray(jax.random.key_data(jax.random.fold_in(k, stream))).tolist()))
     assert not evals & selection and not evals & single and not selection & single
     assert not (evals | selection | single) & training
@@ -99,3 +100,21 @@ def test_a_damaged_evaluation_entry_is_an_error_naming_it(tmp_path):
     entry.write_text(entry.read_text()[:10])
     with pytest.raises(ValueError, match=entry.name):
         evaluation.cached(tmp_path, {"k": 1}, lambda: {"x": 2})
+
+
+def test_filling_the_cache_for_many_checkpoints_stores_what_each_alone_computes(tmp_path):
+    """``fill`` draws each set once per noise setting for all checkpoints; the cached values equal
+    ``evaluate_checkpoint`` computed afresh, and a second fill computes nothing."""
+    from lintx.fit import checkpoints
+    from lintx.model import ModelConfig
+    from lintx.tasks import Categorical, Uniform
+
+    paths = [checkpoints(tmp_path / "a", "tiny", ModelConfig(v, L), noise, [0], True)[0][1]
+             for v, L, noise in [("diag", 1, Uniform(1.0)), ("gdpp", 2, Uniform(1.0)), ("diag", 1, Categorical((1.0, 3.0)))]]
+    sets = [(10_001, 3_000), (20_001, 1_000)]
+    assert evaluation.fill(tmp_path / "a", paths, sets) == len(paths) * len(sets)
+    assert evaluation.fill(tmp_path / "a", paths, sets) == 0
+    for p in paths:
+        for seed, num in sets:
+            filled = evaluation.evaluate_checkpoint(tmp_path / "a", p, seed, num)
+            assert filled == evaluation.evaluate_checkpoint(tmp_path / "fresh", p, seed, num)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lintx import store
+from lintx import fit, store
 from lintx.checkpoint import CheckpointError, load, save, sidecar_path
 from lintx.model import ModelConfig
 from lintx.tasks import Uniform
@@ -83,13 +83,12 @@ def test_sigint_stops_the_runner_and_every_worker(tmp_path):
 
 @pytest.fixture
 def saved(tmp_path, monkeypatch):
-    from lintx import profiles
-    from lintx.profiles import Profile
-    from lintx.train import TrainConfig
+    from lintx import method
+    from lintx.method import Budget, Profile
 
-    monkeypatch.setitem(profiles.PROFILES, "tiny", Profile("tiny", lambda c, n: TrainConfig(steps=5, batch=16), 1, "", validation_num=2_000))
+    monkeypatch.setitem(method.PROFILES, "tiny", Profile("tiny", Budget(steps=5, batch=16, warm_starts=False), 1, "", validation_num=2_000))
     cfg, noise = ModelConfig("diag", 1), Uniform(1.0)
-    store.get_or_train(tmp_path, "tiny", cfg, noise, 0)
+    fit.get_or_train(tmp_path, "tiny", cfg, noise, 0)
     return tmp_path, cfg, noise, store.checkpoint_path(tmp_path, "tiny", cfg, noise, 0)
 
 
@@ -98,7 +97,7 @@ def test_an_npz_without_its_sidecar_is_not_trained_and_is_retrained(saved):
     sidecar_path(path).unlink()
     path.write_bytes(path.read_bytes()[:100])  # truncated, as a crash between the writes could leave it
     assert not store.is_trained(path) and path in store.stale_files(data, "tiny")
-    store.get_or_train(data, "tiny", cfg, noise, 0)
+    fit.get_or_train(data, "tiny", cfg, noise, 0)
     assert store.is_trained(path) and load(path)
 
 
@@ -111,7 +110,7 @@ def test_an_edited_sidecar_is_an_error_naming_the_file(saved, field, value):
         meta["variant"] = "full"
     sidecar_path(path).write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match=path.stem):
-        store.get_or_train(data, "tiny", cfg, noise, 0)
+        fit.get_or_train(data, "tiny", cfg, noise, 0)
     bad = []
     store.stale_files(data, "tiny", bad=bad)
     assert [p for p, _ in bad] == [path]

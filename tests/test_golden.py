@@ -17,10 +17,9 @@ import jax
 import numpy as np
 import pytest
 
-from lintx import metrics, store
+from lintx import fit, method, metrics, store
 from lintx.checkpoint import from_training
 from lintx.model import Model, ModelConfig
-from lintx.refine import RefineConfig, refine
 from lintx.tasks import Categorical, Uniform, sample_batch
 from lintx.train import TrainConfig, grow, train, unstack
 from lintx.versions import EVAL_NUMERICS, NUMERICS
@@ -35,8 +34,7 @@ def _params(p: dict) -> dict:
 
 def compute() -> dict:
     """Every code path on tiny models: sampling, each variant in float32, FULL in float64, a warm start
-    (grow), random starts chosen on the selection stream, the held-out check's stream, an L-BFGS polish,
-    and an evaluation."""
+    (grow), candidates chosen on the selection stream, the held-out check's stream, and an evaluation."""
     out = {"numerics": NUMERICS, "eval_numerics": EVAL_NUMERICS}
     noise = Uniform(2.0)
     with jax.enable_x64(False):
@@ -47,17 +45,15 @@ def compute() -> dict:
         cfg2, cfg3 = ModelConfig("diag", 2), ModelConfig("diag", 3)
         trained = train(cfg2, noise, TC, seeds=(1,))
         parent = unstack(trained, 0)
-        out["held_out"] = store.held_out_loss(from_training(cfg2, noise, TC, trained, 0), 1000)
+        out["held_out"] = fit.held_out_loss(from_training(cfg2, noise, TC, trained, 0), 1000)
         out["grow"] = _params(unstack(train(cfg3, noise, TC, seeds=(1,), init=[grow(cfg3, noise, parent, 1, TC)]), 0))
-        result = train(cfg2, noise, TC, seeds=store.start_seeds(2, 2))
-        out["starts"] = store.selection_losses(cfg2, noise, 2, result).tolist()
-        params, info = refine(cfg2, noise, parent, 1, RefineConfig(num=10_000, steps=2))
-        out["refine"] = {"params": _params(params), "loss_after": info["loss_after"]}
+        result = train(cfg2, noise, TC, seeds=fit.start_seeds(2, 2))
+        out["starts"] = fit.selection_losses(cfg2, noise, 2, result).tolist()
         r = metrics.evaluate(Model(cfg2, parent), noise, jax.random.key(10_001), 1000)
         out["evaluate"] = {k: np.asarray(v, np.float64).tolist() for k, v in sorted(r.items())}
     with jax.enable_x64(True):
         tc64 = dataclasses.replace(TC, dtype="float64")
-        with store.precision(tc64):
+        with fit.precision(tc64):
             out["train_full_float64"] = _params(unstack(train(ModelConfig("full", 2), noise, tc64, seeds=(0,)), 0))
     return out
 
@@ -91,10 +87,10 @@ def test_a_refactor_keeps_checkpoint_names_and_a_number_of_the_method_changes_th
     name = store.checkpoint_path(tmp_path, "fast", cfg, noise, 0)
     monkeypatch.setattr(versions, "code_version", lambda modules=(): "edited")
     assert store.checkpoint_path(tmp_path, "fast", cfg, noise, 0) == name
-    fast = store.get_profile("fast")
-    lower = dataclasses.replace(fast, recipe=lambda c, n: dataclasses.replace(fast.recipe(c, n), lr=fast.recipe(c, n).lr / 2))
+    fast = method.get_profile("fast")
+    lower = dataclasses.replace(fast, budget=dataclasses.replace(fast.budget, lr=fast.budget.lr / 2))
     assert store.checkpoint_path(tmp_path, lower, cfg, noise, 0).name != name.name
-    monkeypatch.setattr(store, "NUMERICS", NUMERICS + 1)
+    monkeypatch.setattr(method, "NUMERICS", NUMERICS + 1)
     assert store.checkpoint_path(tmp_path, "fast", cfg, noise, 0) != name
 
 
@@ -102,7 +98,7 @@ _NAMES = """
 from lintx import store
 from lintx.model import ModelConfig
 from lintx.tasks import noise_from_label
-for profile in ("fast", "grow"):
+for profile in ("fast", "quick"):
     for v in ("gdpp", "diag", "full"):
         for L in (1, 3, 7):
             for label in ("u0", "u5", "c13"):
@@ -132,8 +128,8 @@ def _names_with(tmp_path, edits: dict) -> list[str]:
 
 def test_editing_the_code_of_the_model_keeps_every_name_and_a_number_of_the_method_changes_them(tmp_path):
     """A real edit of model.py (its docstring, and a local renamed in ``predict``) in a copy of the package
-    leaves every checkpoint name of the ``fast`` and ``grow`` profiles as it is; a changed number of the
-    method moves every ``grow`` name and no ``fast`` one."""
+    leaves every checkpoint name of the ``fast`` and ``quick`` profiles as it is; a changed number of the
+    default budget moves every ``fast`` name and no ``quick`` one."""
     names = _names_with(tmp_path / "a", {})
     assert len(names) == 54 and len(set(names)) == 54
     refactor = [("Linear self-attention stacks", "Stacks of linear self-attention"),
@@ -141,7 +137,7 @@ def test_editing_the_code_of_the_model_keeps_every_name_and_a_number_of_the_meth
                 ("        out.append(-e[..., -1])\n    return jnp.stack(out)", "        preds.append(-e[..., -1])\n    return jnp.stack(preds)")]
     assert _names_with(tmp_path / "b", {"model.py": refactor}) == names
     moved = _names_with(tmp_path / "c", {"method.py": [("steps: int = 1000", "steps: int = 1001")]})
-    assert [a != b for a, b in zip(names, moved)] == [i >= 27 for i in range(54)]
+    assert [a != b for a, b in zip(names, moved)] == [i < 27 for i in range(54)]
 
 
 if __name__ == "__main__":  # regenerate the golden file for the current numerics versions

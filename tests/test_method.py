@@ -30,7 +30,17 @@ def test_a_model_grows_from_its_shallower_version_and_embeds_the_variant_it_cont
     assert method.embedded_from(ModelConfig("gdpp", 3)) is None
 
 
-@pytest.mark.parametrize("field, value", [("steps", 0), ("batch", 2.5), ("lr", -1.0), ("b2", 1.0), ("chunk", True)])
+def test_a_warm_started_model_trains_at_the_warm_learning_rate_and_is_named_for_it():
+    budget = method.Budget(lr=2e-2, warm_lr=2e-3)
+    prof, plain = method.Profile("w", budget, 1, ""), method.Profile("w", method.Budget(lr=2e-2), 1, "")
+    assert method.recipe(budget, ModelConfig("gdpp", 1), Uniform(1.0)).lr == 2e-2  # a random start only
+    for cfg in (ModelConfig("gdpp", 2), ModelConfig("diag", 1), ModelConfig("full", 4)):
+        assert method.recipe(budget, cfg, Uniform(1.0)).lr == 2e-3
+        assert method.name(prof, cfg, Uniform(1.0), 0) != method.name(plain, cfg, Uniform(1.0), 0)
+    assert method.name(prof, ModelConfig("gdpp", 1), Uniform(1.0), 0) == method.name(plain, ModelConfig("gdpp", 1), Uniform(1.0), 0)
+
+
+@pytest.mark.parametrize("field, value", [("steps", 0), ("batch", 2.5), ("lr", -1.0), ("b2", 1.0), ("chunk", True), ("warm_lr", -1.0)])
 def test_a_bad_budget_is_refused_by_name(field, value):
     with pytest.raises(ValueError, match=field):
         dataclasses.replace(method.Budget(), **{field: value})
@@ -42,3 +52,42 @@ def test_every_model_has_the_budgets_random_starts_and_one_where_it_has_no_warm_
     assert all(method.random_starts(budget, ModelConfig(v, L), Uniform(1.0)) == 0 for v, L in (("gdpp", 2), ("diag", 1), ("full", 5)))
     budget = method.Budget(random_starts=2)
     assert {method.random_starts(budget, ModelConfig(v, L), n) for v in ("gdpp", "diag", "full") for L in (1, 4) for n in NOISES} == {2}
+
+
+def test_a_model_is_trained_after_every_model_it_starts_from():
+    budget = method.Budget()
+    order = method.lineage(budget, ModelConfig("full", 2), Uniform(1.0))
+    assert order == [ModelConfig(v, L) for v, L in (("gdpp", 1), ("diag", 1), ("full", 1), ("gdpp", 2), ("diag", 2), ("full", 2))]
+    assert method.lineage(dataclasses.replace(budget, warm_starts=False), ModelConfig("full", 2), Uniform(1.0)) == [ModelConfig("full", 2)]
+
+
+def test_the_profiles_are_budgets_of_the_method_and_the_papers_has_no_warm_start():
+    assert set(method.PROFILES) == {"fast", "quick", "paper", "tiny"}
+    paper = method.get_profile("paper").budget
+    cfg = ModelConfig("full", 7)
+    assert method.parents(paper, cfg, Uniform(5.0)) == (None, None) and method.random_starts(paper, cfg, Uniform(5.0)) == 1
+    tc = method.recipe(paper, cfg, Uniform(5.0))
+    assert (tc.steps, tc.batch, tc.lr, tc.schedule, tc.clip, tc.normalise) == (200_000, 2048, 1e-4, "constant", 0.0, False)
+    with pytest.raises(ValueError, match="unknown training profile 'grow'"):
+        method.get_profile("grow")
+    with pytest.raises(TypeError, match="warm_starts must be a bool"):
+        method.Budget(warm_starts=1)
+    with pytest.raises(TypeError, match="budget must be a Budget"):
+        method.Profile("x", {"steps": 10}, 1, "")
+
+
+def test_a_name_is_a_hash_of_the_key_and_the_key_holds_the_names_of_the_parents():
+    prof = method.get_profile("fast")
+    noise = Uniform(5.0)
+    key = method.key(prof, ModelConfig("full", 3), noise, 2)
+    assert key["grown_from"] == method.name(prof, ModelConfig("full", 2), noise, 2)
+    assert key["embedded_from"]["name"] == method.name(prof, ModelConfig("diag", 3), noise, 2)
+    assert key["train"] == method.recipe(prof.budget, ModelConfig("full", 3), noise).to_json() and key["seed"] == 2
+    assert method.name(prof, ModelConfig("full", 3), noise, 2).startswith("full-L3-H1-u5-s2-")
+
+
+def test_the_names_of_a_lineage_are_those_of_each_model_alone():
+    prof, noise = method.get_profile("fast"), Uniform(5.0)
+    lineage = method.names(prof, ModelConfig("full", 4), noise, 3)
+    assert list(lineage) == method.lineage(prof.budget, ModelConfig("full", 4), noise)
+    assert all(n == method.name(prof, c, noise, 3) for c, n in lineage.items())

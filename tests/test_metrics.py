@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lintx.metrics import EVAL_CHUNK, evaluate, loss, variance_profile
+from lintx.metrics import EVAL_CHUNK, evaluate, evaluate_many, loss, variance_profile
 from lintx.model import Model, ModelConfig
 from lintx.ridge import ConstRR, oracle_predict
 from lintx.tasks import Fixed, Uniform, sample_batch
@@ -88,3 +88,17 @@ def test_set_smaller_than_a_chunk_is_one_draw_of_that_size(key):
     b = sample_batch(jax.random.fold_in(key, 0), Uniform(2), 2000)
     direct = 0.5 * np.mean(np.asarray(oracle_predict(b.tokens, b.sigma) - b.y_query, np.float64) ** 2)
     assert float(evaluate(ConstRR(1.0), Uniform(2), key, 2000)["oracle_loss"]) == pytest.approx(direct, rel=1e-5)
+
+
+def test_evaluating_many_on_one_set_gives_each_its_own_numbers(key):
+    """One draw of the set for several predictors (other depths, a baseline), across a cut last chunk:
+    every statistic equals evaluating each alone, bit for bit."""
+    cfg = ModelConfig("full", 2)
+    full = Model(cfg, {k: 0.05 * jax.random.normal(jax.random.fold_in(key, i), s) for i, (k, s) in enumerate(cfg.param_shapes().items())})
+    predictors, num = [zero_model(1), full, ConstRR(1.0), zero_model(3)], EVAL_CHUNK + 5
+    together = evaluate_many(predictors, Uniform(2), key, num)
+    for p, r in zip(predictors, together):
+        alone = evaluate(p, Uniform(2), key, num)
+        assert r.keys() == alone.keys()
+        for k in r:
+            np.testing.assert_array_equal(r[k], alone[k], err_msg=k)

@@ -1,4 +1,5 @@
-"""Every notebook runs through papermill with tiny parameters, writing only into a temporary folder."""
+"""Every notebook runs through papermill with tiny parameters, writing only into a temporary folder; five of
+them at ``d = 5, n = 10``, the others at the paper's sizes."""
 
 import json
 from pathlib import Path
@@ -10,15 +11,15 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 TINY = {
-    "fig1_loss_vs_layers.ipynb": dict(profile='tiny', seeds=[0], num=2000, eval_seeds=[10001, 10002], selection_seeds=[20001], selection_num=500, tune_num=5000, columns=['u1', 'u2'], depths=[1, 2], variants=['diag']),
-    "fig2_variance_profiles.ipynb": dict(profile='tiny', seeds=[0], selection_seeds=[20001], selection_num=500, tune_num=5000, profile_num=1000, columns=['u1', 'u2'], depth=2, depth_column='u1', depths=[1, 2], variants=['diag'], sigma_points=3),
+    "fig1_loss_vs_layers.ipynb": dict(profile='tiny', seeds=[0], num=2000, eval_seeds=[10001, 10002], selection_seeds=[20001], selection_num=500, tune_num=5000, columns=['u1', 'u2'], depths=[1, 2], variants=['diag'], d=5, n=10),
+    "fig2_variance_profiles.ipynb": dict(profile='tiny', seeds=[0], selection_seeds=[20001], selection_num=500, tune_num=5000, profile_num=1000, columns=['u1', 'u2'], depth=2, depth_column='u1', depths=[1, 2], variants=['diag'], sigma_points=3, d=5, n=10),
     "fig3_categorical.ipynb": dict(profile='tiny', seeds=[0], num=2000, eval_seeds=[10001, 10002], selection_seeds=[20001], selection_num=500, tune_num=5000, profile_num=1000, columns=['c13'], layers=[1, 2], depth=2, depths=[1, 2], variants=['full'], sigma_top=4.0, sigma_step=1.0),
     "fig4_full_weights.ipynb": dict(profile='tiny', seeds=[0], selection_seeds=[20001], selection_num=500, depth=2),
     "fig6_unadjusted_loss.ipynb": dict(profile='tiny', seeds=[0], selection_seeds=[20001], selection_num=500, tune_num=5000, profile_num=1000, column='u1', depth=2, variants=['diag'], sigma_step=1.0),
-    "fig7_layer_profiles.ipynb": dict(profile='tiny', seeds=[0, 1], profile_num=1000, depths=[1, 2], variants=['gdpp'], sigma_top=2.0, sigma_step=1.0),
-    "fig5_layer_readout.ipynb": dict(profile="tiny", seeds=[0, 1], num=2000, eval_seeds=[10001, 10002], selection_seeds=[20001], selection_num=500, tune_num=5000, depths=[1, 2], variants=["diag"]),
+    "fig7_layer_profiles.ipynb": dict(profile='tiny', seeds=[0, 1], profile_num=1000, depths=[1, 2], variants=['gdpp'], sigma_top=2.0, sigma_step=1.0, d=5, n=10),
+    "fig5_layer_readout.ipynb": dict(profile="tiny", seeds=[0, 1], num=2000, eval_seeds=[10001, 10002], selection_seeds=[20001], selection_num=500, tune_num=5000, depths=[1, 2], variants=["diag"], d=5, n=10),
     "table1.ipynb": dict(profile="tiny", seeds=[0], num=2000, eval_seeds=[10001, 10002], selection_seeds=[20001], selection_num=500, tune_num=5000, columns=["u1"], depths=[1]),
-    "tails.ipynb": dict(profile="tiny", seeds=[0], selection_seeds=[20001], selection_num=500, num=2000, models=["diag-2-u1"]),
+    "tails.ipynb": dict(profile="tiny", seeds=[0], selection_seeds=[20001], selection_num=500, num=2000, models=["diag-2-u1"], d=5, n=10),
     "theory.ipynb": dict(profile="tiny", theory_depth=1, gap_column="u1", columns=["u1"], kappas=[10], eps=1e-3,
                          n_multiples=[2, 5], ridge_ns=[100, 300], num=16),
 }

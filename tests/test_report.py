@@ -1,13 +1,13 @@
 import pytest
 
+import lintx.fit as fit
 import lintx.store as store
-from lintx import evaluation, profiles, report, table1, table1_text
+from lintx import evaluation, method, report, table1, table1_text
 from lintx.evaluation import Protocol
 from lintx.model import ModelConfig
-from lintx.profiles import Profile
-from lintx.store import get_or_train
+from lintx.method import Budget, Profile
+from lintx.fit import get_or_train
 from lintx.tasks import Uniform
-from lintx.train import TrainConfig
 
 
 def test_tolerance_rule():
@@ -56,7 +56,7 @@ SMALL = Protocol(eval_seeds=(10_001, 10_002, 10_003), num=1000, selection_seeds=
 def test_table1_reports_found_and_missing_cells(tmp_path, monkeypatch):
     import numpy as np
 
-    monkeypatch.setitem(profiles.PROFILES, "tiny", Profile("tiny", lambda c, n: TrainConfig(steps=20, batch=64), 1, "", validation_num=2_000))
+    monkeypatch.setitem(method.PROFILES, "tiny", Profile("tiny", Budget(steps=20, batch=64, warm_starts=False), 1, "", validation_num=2_000))
     get_or_train(tmp_path, "tiny", ModelConfig("diag", 1), Uniform(1.0), 0)
     # GD++ recorded as diverged after every retry: reported as such, not as untrained
     gdpp = store.checkpoint_path(tmp_path, "tiny", ModelConfig("gdpp", 1), Uniform(1.0), 0)
@@ -78,15 +78,15 @@ def test_table1_reports_found_and_missing_cells(tmp_path, monkeypatch):
 
 
 def test_extra_seeds_are_used_where_present_and_never_trained(tmp_path, monkeypatch):
-    monkeypatch.setitem(profiles.PROFILES, "tiny", Profile("tiny", lambda c, n: TrainConfig(steps=10, batch=32), 1, "", validation_num=2_000))
+    monkeypatch.setitem(method.PROFILES, "tiny", Profile("tiny", Budget(steps=10, batch=32, warm_starts=False), 1, "", validation_num=2_000))
     cfg, noise = ModelConfig("gdpp", 1), Uniform(1.0)
     get_or_train(tmp_path, "tiny", cfg, noise, 3)
     trained = []
-    monkeypatch.setattr(store, "get_or_train", lambda *a, **k: trained.append(a) or get_or_train(*a, **k))
-    found = store.checkpoints(tmp_path, "tiny", cfg, noise, seeds=[0], extra_seeds=[1, 3])
+    monkeypatch.setattr(fit, "get_or_train", lambda *a, **k: trained.append(a) or get_or_train(*a, **k))
+    found = fit.checkpoints(tmp_path, "tiny", cfg, noise, seeds=[0], extra_seeds=[1, 3])
     assert [s for s, _ in found] == [0, 3]  # seed 0 trained on demand, seed 3 found, seed 1 neither
     assert [a[4] for a in trained] == [0]
-    assert [s for s, _ in store.checkpoints(tmp_path, "tiny", cfg, noise, seeds=[], extra_seeds=[0, 1, 3])] == [0, 3]
+    assert [s for s, _ in fit.checkpoints(tmp_path, "tiny", cfg, noise, seeds=[], extra_seeds=[0, 1, 3])] == [0, 3]
     rows = table1.table1(tmp_path, "tiny", seeds=[0], protocol=SMALL, columns=["u1"], depths=[1], tune_num=5000, extra_seeds=[1, 3])
     row = {(r["method"], r["layers"]): r for r in rows}[("GDPP", 1)]
     assert row["seeds_found"] == 2 and row["seeds"] == [0, 3] and len(row["seed_medians"]) == 2
@@ -96,12 +96,12 @@ def test_best_losses_report_the_seed_chosen_on_the_selection_sets(tmp_path, monk
     import numpy as np
 
 
-    monkeypatch.setitem(profiles.PROFILES, "tiny", Profile("tiny", lambda c, n: TrainConfig(steps=10, batch=32), 1, "", validation_num=2_000))
+    monkeypatch.setitem(method.PROFILES, "tiny", Profile("tiny", Budget(steps=10, batch=32, warm_starts=False), 1, "", validation_num=2_000))
     noise = Uniform(1.0)
     for s in (0, 1):
         get_or_train(tmp_path, "tiny", ModelConfig("gdpp", 1), noise, s)
     best = report.best_losses(tmp_path, "tiny", "gdpp", noise, [1, 2], [0], SMALL, train_missing=False, extra_seeds=[1])
-    found = store.checkpoints(tmp_path, "tiny", ModelConfig("gdpp", 1), noise, [0, 1], train_missing=False)
+    found = fit.checkpoints(tmp_path, "tiny", ModelConfig("gdpp", 1), noise, [0, 1], train_missing=False)
     chosen = evaluation.choose(tmp_path, found, SMALL)[1]
     per_seed = report.readouts(tmp_path, "tiny", ModelConfig("gdpp", 1), noise, [0, 1], SMALL, train_missing=False)
     assert best["median"][0] == per_seed["median"][[p for _, p in found].index(chosen), -1] and np.isnan(best["median"][1])
