@@ -47,6 +47,22 @@ def test_every_notebook_has_tiny_parameters():
     assert NOTEBOOKS and {nb.name for nb in NOTEBOOKS} == set(TINY)
 
 
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_parameter_has_a_type_that_its_default_has_and_a_help(nb):
+    """``papermill --help-notebook`` shows each parameter's type (from its annotation), default and help."""
+    params = pm.inspect_notebook(str(nb))
+    assert params
+    for name, p in params.items():
+        assert p["help"], f"{nb.name}: parameter {name} has no help"
+        default = eval(p["default"], {})  # the cell's own literal (a list comprehension in tails)
+        kind = p["inferred_type_name"]
+        outer, _, inner = kind.rstrip("]").partition("[")
+        assert outer in {"int", "float", "str", "bool", "list"}, f"{nb.name}: parameter {name} has type {kind!r}"
+        assert type(default).__name__ == outer, f"{nb.name}: {name}: {kind} = {p['default']}"
+        if outer == "list":
+            assert {type(x).__name__ for x in default} == {inner}, f"{nb.name}: {name}: {kind} = {p['default']}"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs_and_writes_its_figures(nb, tmp_path):
