@@ -7,8 +7,14 @@
     python -m lintx check --profile fast                      # exit status 1 if a checkpoint fails
     python -m lintx prune --profile fast [--delete]           # stale checkpoints and evaluations
 
-Resumable: finished checkpoints are found by content (see :mod:`lintx.store`) and skipped, so a stop
-loses at most the models in progress.
+Resumable: finished checkpoints are found by content (see :mod:`lintx.store`), verified and skipped, so a
+stop loses at most the models in progress. A checkpoint whose files exist but do not verify (damaged arrays,
+a sidecar that does not match) stops the run before it trains anything, with a message naming the file:
+it is never passed over, nor silently trained over.
+``--shard K/N`` trains the K-th (from 0) of N disjoint parts of the grid, each model's warm-start lineage
+within one part, so a Slurm job array (``--array=0-(N-1)``) or a Kubernetes indexed job spreads a study
+over machines with no code of ours in between; ``--shard N`` reads K from ``SLURM_ARRAY_TASK_ID`` or
+``JOB_COMPLETION_INDEX`` (``docs/cluster.md``).
 ``--workers N`` runs N processes, each restricted to one XLA thread, taking every N-th noise setting
 (measured fastest on a 2-core CPU); within it, depth by depth, and the seeds of a model one after another.
 Within a process, models are spread over every local JAX device (several GPUs; on CPU, test it with
@@ -66,6 +72,32 @@ def _noise_label(text: str) -> str:
         return noise_from_label(text).label
     except (TypeError, ValueError) as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+SHARD_INDEX_VARIABLES = ("SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX")
+
+
+def _shard_arg(text: str, environ=os.environ) -> tuple[int, int]:
+    """``K/N`` (K from 0), or ``N`` with K from the scheduler's index variable (:data:`SHARD_INDEX_VARIABLES`)."""
+    try:
+        if "/" in text:
+            i, k = (int(x) for x in text.split("/"))
+        else:
+            k = int(text)
+            found = [(v, environ[v]) for v in SHARD_INDEX_VARIABLES if environ.get(v, "") != ""]
+            if not found:
+                raise argparse.ArgumentTypeError(f"--shard {text}: no index K given and none of {', '.join(SHARD_INDEX_VARIABLES)} "
+                                                 f"is set; write --shard K/{text}")
+            name, value = found[0]
+            try:
+                i = int(value)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"--shard {text}: {name}={value!r} is not an integer index") from None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard must look like K/N or N (K counts from 0), got {text!r}") from None
+    if k < 1 or not 0 <= i < k:
+        raise argparse.ArgumentTypeError(f"--shard {text}: needs N >= 1 and 0 <= K < N, got K={i}, N={k}")
+    return i, k
 
 
 def _jobs(args):
@@ -134,18 +166,31 @@ def train_command(args) -> int:
 
     import jax
 
+    from lintx.checkpoint import CheckpointError
     from lintx.fit import recorded_failure
-    from lintx.store import checkpoint_path, is_trained
+    from lintx.store import checkpoint_path, is_trained, load_as
 
     if args.devices > len(jax.local_devices()):
         raise ValueError(f"--devices {args.devices}: only {len(jax.local_devices())} local JAX device(s) here")
     prof, jobs = _jobs(args)
     i, k = args.shard
-    mine = _shard(jobs, i, k)
+    mine = _shard(_shard(jobs, i, k), *args.worker)  # this shard's part, and of it this worker's
     paths = [checkpoint_path(args.data, prof, cfg, noise, seed) for cfg, noise, seed in mine]
     failures = [recorded_failure(args.data, prof, cfg, noise, seed) for cfg, noise, seed in mine]
     recorded = [(p, f) for p, f in zip(paths, failures) if f is not None]
     todo = [j for j, p, f in zip(mine, paths, failures) if not is_trained(p) and f is None]
+    bad = []
+    for (cfg, noise, seed), p in zip(mine, paths):  # verified before it is skipped
+        if is_trained(p):
+            try:
+                load_as(p, cfg, noise, seed)
+            except CheckpointError as e:
+                bad.append(str(e))
+    if bad:
+        for line in bad:
+            print(f"[shard {i}/{k}] BAD {line}", flush=True)
+        raise CheckpointError(f"{len(bad)} checkpoint(s) in {os.path.join(args.data, prof.name)} exist but do not verify "
+                              f"(listed above; the first: {bad[0]}); nothing was trained. Move or delete them to train them anew")
     log_path = os.path.join(args.data, prof.name, "train_log.jsonl")
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     print(f"[shard {i}/{k}] {len(mine)} models in this shard, {len(mine) - len(todo) - len(recorded)} already trained, "
@@ -259,7 +304,10 @@ def main(argv=None) -> int:
     t.add_argument("--diverged-ok", action="store_true",
                    help="exit status 0 even if models diverged after every retry (they are recorded, and reported "
                         "as 'diverged' in Table 1); make figures uses it")
-    t.add_argument("--shard", type=lambda s: tuple(int(x) for x in s.split("/")), default=(0, 1), help=argparse.SUPPRESS)
+    t.add_argument("--shard", type=_shard_arg, default=(0, 1), metavar="K/N",
+                   help="train only the K-th (from 0) of N disjoint parts of the grid (a model's lineage stays in one part); "
+                        "N alone takes K from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX")
+    t.add_argument("--worker", type=_shard_arg, default=(0, 1), help=argparse.SUPPRESS)  # set by --workers for its processes
     c = sub.add_parser("check", help="held-out check of the checkpoints saved under a profile")
     c.add_argument("--profile", default="fast", help="fast, quick or paper (lintx.method.PROFILES)")
     c.add_argument("--data", default="data")
@@ -295,7 +343,7 @@ def _run(args, argv) -> int:
             j = base.index("--workers")
             del base[j : j + 2]
         base = [a for a in base if not a.startswith("--workers=")]
-        return _workers([[sys.executable, "-m", "lintx", *base, "--shard", f"{w}/{args.workers}"] for w in range(args.workers)], env)
+        return _workers([[sys.executable, "-m", "lintx", *base, "--worker", f"{w}/{args.workers}"] for w in range(args.workers)], env)
     return train_command(args)
 
 

@@ -126,3 +126,79 @@ def test_saving_over_a_read_only_checkpoint_is_refused(saved):
     finally:
         path.chmod(0o644)
     np.testing.assert_array_equal(load(path).P, ck.P)
+
+
+def _grid_names(data: Path, columns, seeds) -> set[str]:
+    from lintx.tasks import noise_from_label
+
+    return {store.checkpoint_path(data, "tiny", ModelConfig(v, L), noise_from_label(c), s).name
+            for c in columns for L in (1, 2) for v in ("gdpp", "diag") for s in seeds}
+
+
+@pytest.mark.slow
+def test_n_shards_as_separate_processes_train_the_grid_between_them_each_model_once(tmp_path):
+    """A job array of 3 (``--shard K/3``, and ``--shard 3`` with the index in ``JOB_COMPLETION_INDEX``) on one
+    directory: shard 0 alone trains exactly its part; shards 1 and 2 side by side train the rest; the union
+    is the grid and the log names each model once."""
+    from lintx.__main__ import _jobs, _shard
+
+    columns = ["u1", "u2", "u3"]
+    grid = [*GRID[:3], *columns, *GRID[4:]]
+    env = {**os.environ, "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}
+    env.pop("SLURM_ARRAY_TASK_ID", None)
+
+    def shard(*arg, **extra_env):
+        return subprocess.Popen([sys.executable, "-m", "lintx", "train", *grid, "--seeds", "0", "1", "--data", str(tmp_path), *arg],
+                                cwd=ROOT, env={**env, **extra_env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    first = shard("--shard", "0/3")
+    assert first.wait(timeout=300) == 0, first.stderr.read()
+    import argparse
+
+    args = argparse.Namespace(profile="tiny", seeds=[0, 1], depths=[1, 2], columns=columns, variants=["gdpp", "diag"], deep_u5=False, d=10, n=20)
+    prof, jobs = _jobs(args)
+    part0 = {store.checkpoint_path(tmp_path, prof, c, n, s).name for c, n, s in _shard(jobs, 0, 3)}
+    assert part0 and set(_logged(tmp_path)) == part0
+    rest = [shard("--shard", "1/3"), shard("--shard", "3", JOB_COMPLETION_INDEX="2")]
+    assert [r.wait(timeout=300) for r in rest] == [0, 0], [r.stderr.read() for r in rest]
+    names = _logged(tmp_path)
+    assert len(names) == len(set(names)) and set(names) == _grid_names(tmp_path, columns, (0, 1))
+    assert {p.name for p in _verify_trained(tmp_path)} == set(names)
+
+
+def test_a_shard_index_comes_from_the_argument_or_the_schedulers_variable_and_a_missing_one_is_an_error():
+    import argparse
+
+    from lintx.__main__ import _shard_arg
+
+    assert _shard_arg("2/4", {}) == (2, 4)
+    assert _shard_arg("4", {"SLURM_ARRAY_TASK_ID": "3"}) == (3, 4)
+    assert _shard_arg("4", {"JOB_COMPLETION_INDEX": "0"}) == (0, 4)
+    for text, environ, match in (("4", {}, "SLURM_ARRAY_TASK_ID"), ("4/4", {}, "0 <= K < N"), ("4", {"JOB_COMPLETION_INDEX": "x"}, "JOB_COMPLETION_INDEX='x'"),
+                                 ("a/b", {}, "K/N"), ("4", {"SLURM_ARRAY_TASK_ID": "4"}, "K=4, N=4")):
+        with pytest.raises(argparse.ArgumentTypeError, match=match):
+            _shard_arg(text, environ)
+
+
+@pytest.mark.parametrize("damage", ["npz", "sidecar"])
+def test_a_rerun_stops_at_a_checkpoint_damaged_after_it_was_written_naming_it(tmp_path, damage, capsys):
+    """The runner verifies what it would skip: a damaged ``.npz`` (its sidecar intact) or a sidecar that no
+    longer matches its name stops the rerun with exit status 2, naming the file; nothing is trained over it."""
+    from lintx.__main__ import main
+
+    argv = ["train", *GRID, "--seeds", "0", "--data", str(tmp_path)]
+    assert main(argv) == 0
+    path = store.checkpoint_path(tmp_path, "tiny", ModelConfig("diag", 2), Uniform(1.0), 0)
+    if damage == "npz":
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        path.write_bytes(bytes(data))
+    else:
+        meta = json.loads(sidecar_path(path).read_text())
+        sidecar_path(path).write_text(json.dumps({**meta, "seed": 1}))
+    before = (path.read_bytes(), sidecar_path(path).read_text(), _logged(tmp_path))
+    capsys.readouterr()
+    assert main(argv) == 2
+    out = capsys.readouterr()
+    assert path.stem in out.err and f"BAD {path.with_suffix('')}" in out.out  # the .npz, or its sidecar .json
+    assert (path.read_bytes(), sidecar_path(path).read_text(), _logged(tmp_path)) == before
