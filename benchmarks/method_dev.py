@@ -28,9 +28,10 @@ DEV_EVAL_KEY, DEV_TUNE_KEY, DEV_NUM = 31001, 31002, 50_000
 def _profile(args):
     from lintx import method
 
-    budget = method.Budget(steps=args.steps, batch=args.batch, lr=args.lr, random_starts=args.random_starts, warm_lr=args.warm_lr,
-                           rounds=args.rounds)
-    name = f"dev-s{args.steps}-b{args.batch}-lr{args.lr:g}-r{args.random_starts}" + (f"-w{args.warm_lr:g}" if args.warm_lr else "") + (f"-R{args.rounds}" if args.rounds > 1 else "")
+    wsd = dict(schedule="wsd", phase=args.phase, cooldown=args.cooldown, plateau=args.plateau) if args.phase else {}
+    budget = method.Budget(steps=args.steps, batch=args.batch, lr=args.lr, random_starts=args.random_starts, warm_lr=args.warm_lr, **wsd)
+    name = (f"dev-s{args.steps}-b{args.batch}-lr{args.lr:g}-r{args.random_starts}" + (f"-w{args.warm_lr:g}" if args.warm_lr else "")
+            + (f"-W{args.phase}-{args.cooldown}-{args.plateau:g}" if args.phase else ""))
     method.PROFILES[name] = method.Profile(name, budget, 1, "development budget")
     return name
 
@@ -51,7 +52,7 @@ def _train_column(args, label):
             f.write(json.dumps(rec) + "\n")
 
     for L in args.depths:
-        for v in ("gdpp", "diag", "full"):
+        for v in args.variants:
             fit.get_or_train(args.data, name, ModelConfig(v, L, d=args.d, n=args.n), noise, args.seed, log=log)
 
 
@@ -64,8 +65,11 @@ def main():
     p.add_argument("--batch", type=int, default=Budget.batch)
     p.add_argument("--lr", type=float, default=Budget.lr)
     p.add_argument("--random-starts", type=int, default=Budget.random_starts)
-    p.add_argument("--rounds", type=int, default=Budget.rounds, help="at most this many rounds of --steps, while the selection loss falls 2%%")
     p.add_argument("--warm-lr", type=float, default=Budget.warm_lr, help="learning rate of models with a warm start")
+    p.add_argument("--phase", type=int, default=Budget.phase, help="wsd: held steps between looks (0: the budget's cosine; --steps: the most)")
+    p.add_argument("--cooldown", type=int, default=200, help="wsd: a copy's cool-down steps before a look")
+    p.add_argument("--plateau", type=float, default=Budget.plateau, help="wsd: the least relative fall of a look that goes on")
+    p.add_argument("--variants", nargs="+", default=["gdpp", "diag", "full"])
     p.add_argument("--d", type=int, default=10)
     p.add_argument("--n", type=int, default=20)
     p.add_argument("--depths", default="1-7")
@@ -103,25 +107,26 @@ def _report(args, wall):
         base = {k: float(np.asarray(evaluate(b, noise, key, DEV_NUM, args.d, args.n)["adjusted_loss"]))
                 for k, b in tune_baselines(noise, jax.random.key(DEV_TUNE_KEY), DEV_NUM, args.d, args.n).items()}
         print(f"### {label}: " + ", ".join(f"{k} {v:.4g}" for k, v in base.items()) + "\n")
-        print("| L | GD++ | DIAG | FULL | candidate kept (GD++/DIAG/FULL) | train s |")
+        print("| L | GD++ | DIAG | FULL | candidate kept: steps (GD++/DIAG/FULL) | train s |")
         print("|---|---|---|---|---|---|")
         prev, breaks = {}, []
         for L in args.depths:
             row, kept, t = {}, [], 0.0
-            for v in ("gdpp", "diag", "full"):
+            for v in args.variants:
                 cfg = ModelConfig(v, L, d=args.d, n=args.n)
                 path = store.checkpoint_path(args.data, name, cfg, noise, args.seed)
                 ck = store.load_as(path, cfg, noise, args.seed)
                 row[v] = float(np.asarray(evaluate(ck.model, noise, key, DEV_NUM, args.d, args.n)["adjusted_loss"])[-1])
-                kept.append(f"{ck.meta.get('start', 0)}{'' if ck.meta.get('kept_start') is None else '*'}")
+                kept.append(f"{ck.meta.get('start', 0)}{'' if ck.meta.get('kept_start') is None else '*'}:{ck.meta['steps']}")
                 t += secs.get(path.name, 0.0)
                 if v in prev and row[v] > 1.02 * prev[v]:
                     breaks.append(f"{v} L{L} {row[v]:.4g} > L{L - 1} {prev[v]:.4g}")
             for hi, lo in (("full", "diag"), ("diag", "gdpp")):
-                if row[hi] > 1.02 * row[lo]:
+                if hi in row and lo in row and row[hi] > 1.02 * row[lo]:
                     breaks.append(f"{hi} L{L} {row[hi]:.4g} > {lo} {row[lo]:.4g}")
             prev = row
-            print(f"| {L} | {row['gdpp']:.4g} | {row['diag']:.4g} | {row['full']:.4g} | {'/'.join(kept)} | {t:.0f} |")
+            print(f"| {L} | " + " | ".join(f"{row[v]:.4g}" if v in row else "-" for v in ("gdpp", "diag", "full"))
+                  + f" | {'/'.join(kept)} | {t:.0f} |")
         print("\nnesting breaks beyond 2%: " + ("; ".join(breaks) or "none") + "\n")
 
 

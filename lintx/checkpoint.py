@@ -73,6 +73,9 @@ def from_training(cfg: ModelConfig, noise: Noise, tc: TrainConfig, result: Train
         "final_loss": float(result.final_loss[i]),
         "skipped_steps": int(result.skipped_steps[i]),
     }
+    if result.looks is not None:  # the wsd schedule: the steps that made it, and every look at its cooled copies
+        meta["steps"] = int(result.steps[i])
+        meta["looks"] = [float(x) if np.isfinite(x) else None for x in result.looks[i]]
     return Checkpoint(cfg, noise, P, Q, meta)
 
 

@@ -32,7 +32,7 @@ import numpy as np
 from lintx import store
 from lintx.checkpoint import Checkpoint, DivergedError, from_training
 from lintx.method import (MAX_RETRIES, RETRY_LR_DIVISOR, SELECTION_NUM, START_STRIDE, VALIDATION_FACTOR, VALIDATION_SLACK, Profile,
-                          get_profile, names, parents, random_starts, recipe)
+                          falling_rule, get_profile, names, parents, random_starts, recipe)
 from lintx.metrics import evaluate
 from lintx.model import Model, ModelConfig, to_full
 from lintx.tasks import Noise
@@ -78,8 +78,27 @@ def start_seeds(seed: int, starts: int) -> tuple[int, ...]:
     return tuple(check_seed(seed) + k * START_STRIDE for k in range(starts))
 
 
+def _selection_of_stack(cfg: ModelConfig, noise: Noise, seed: int, params: dict) -> np.ndarray:
+    """:func:`selection_loss` of each of the raw parameters stacked in ``params`` (a wsd training's look)."""
+    return np.array([selection_loss(Model(cfg, {k: x[i] for k, x in params.items()}), noise, seed)
+                     for i in range(len(next(iter(params.values()))))])
+
+
+def _wsd(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int) -> dict:
+    """How a wsd budget's training judges its cooled copies: by their selection loss, under the method's rule
+    (``look`` and ``falling`` of :func:`lintx.train.train`); nothing for another schedule."""
+    if prof.budget.schedule != "wsd":
+        return {}
+    return {"look": lambda params: _selection_of_stack(cfg, noise, seed, params), "falling": falling_rule(prof.budget)}
+
+
 def selection_losses(cfg: ModelConfig, noise: Noise, seed: int, result: TrainResult) -> np.ndarray:
-    """:func:`selection_loss` of each candidate in ``result``; ``inf`` for one that diverged."""
+    """:func:`selection_loss` of each candidate in ``result``; ``inf`` for one that diverged. A wsd training
+    looked at each already: the look of the copy it kept (its lowest)."""
+    if result.looks is not None:
+        with np.errstate(invalid="ignore"):
+            kept = np.fmin.reduce(result.looks, axis=1)
+        return np.where(result.diverged | ~np.isfinite(kept), np.inf, kept)
     out = np.full(len(result.seeds), np.inf)
     for i in range(len(result.seeds)):
         if not result.diverged[i]:
@@ -162,7 +181,7 @@ def _accepted(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int, tc: Trai
     for retry in range(MAX_RETRIES + 1):
         try:
             with precision(tc):  # training and gathering the weights; the held-out check is float32
-                result = train(cfg, noise, tc, seeds=start_seeds(seed, len(init)), callback=callback, init=init)
+                result = train(cfg, noise, tc, seeds=start_seeds(seed, len(init)), callback=callback, init=init, **_wsd(prof, cfg, noise, seed))
                 ckpt = best_candidate(cfg, noise, tc, seed, result)  # raises DivergedError if training diverged
             validation_loss = held_out_loss(ckpt, prof.validation_num)
             problem = held_out_problem(ckpt, validation_loss)
@@ -174,37 +193,6 @@ def _accepted(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int, tc: Trai
         if retry < MAX_RETRIES:
             tc = dataclasses.replace(tc, lr=tc.lr / RETRY_LR_DIVISOR)
     return None, problem, validation_loss, retry, result, tc
-
-
-_ROUND_STRIDE = 100  # round r of seed s trains on the batches of seed s + r * _ROUND_STRIDE * START_STRIDE
-
-
-def continued(prof: Profile, ckpt: Checkpoint, tc: TrainConfig, seed: int, callback) -> Checkpoint:
-    """``ckpt`` trained on in rounds of ``tc`` (fresh batches each round) while a round lowers its selection
-    loss by at least ``prof.budget.plateau`` (relative), at most ``prof.budget.rounds`` rounds in all (the
-    first made ``ckpt``). The sidecar records ``rounds`` and ``round_losses`` (the selection loss after each
-    kept round and the first refused one); with one round, ``ckpt`` is returned as it is. Every profile has
-    one round (``benchmarks/RESULTS.md``, "Low noise at ``d = 5, n = 10``": more helped little)."""
-    if prof.budget.rounds == 1:
-        return ckpt
-    cfg, noise = ckpt.cfg, ckpt.noise
-    best = selection_loss(ckpt.model, noise, seed)
-    losses, rounds = [best], 1
-    while rounds < prof.budget.rounds:
-        data_seed = check_seed(seed) + rounds * _ROUND_STRIDE * START_STRIDE
-        with precision(tc):
-            result = train(cfg, noise, tc, seeds=(data_seed,), callback=callback, init=[ckpt.model.params])
-        if bool(result.diverged[0]):
-            break
-        with precision(tc):
-            cand = from_training(cfg, noise, tc, result, 0)
-        loss = selection_loss(cand.model, noise, seed)
-        losses.append(loss)
-        if not loss < (1 - prof.budget.plateau) * best:
-            break
-        ckpt = dataclasses.replace(ckpt, P=cand.P, Q=cand.Q, meta={**ckpt.meta, "final_loss": cand.meta["final_loss"]})
-        best, rounds = loss, rounds + 1
-    return dataclasses.replace(ckpt, meta={**ckpt.meta, "rounds": rounds, "round_losses": [float(x) for x in losses]})
 
 
 def _fit(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int, paths: dict, get: Callable[[ModelConfig], Checkpoint],
@@ -227,7 +215,6 @@ def _fit(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int, paths: dict, 
         ckpt, problem, validation_loss, retry, result, tc = _accepted(prof, cfg, noise, seed, tc, init, callback)
         if ckpt is not None:
             ckpt = against_starts(ckpt, init, seed)
-            ckpt = continued(prof, ckpt, tc, seed, callback)
         elif warm:  # every training diverged: the best warm start
             ckpt, problem = kept_start(cfg, noise, tc, seed, warm, problem, retry, prof.validation_num), None
         if problem is not None:
@@ -243,7 +230,7 @@ def _fit(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int, paths: dict, 
         if log is not None:
             log({"checkpoint": path.name, "profile": prof.name, "seconds": round(time.perf_counter() - start, 2),
                  "final_loss": ckpt.meta["final_loss"], "validation_loss": ckpt.meta["validation_loss"], "retries": ckpt.meta["retries"],
-                 "steps": ckpt.meta["train"]["steps"], "starts": len(init), "start": ckpt.meta.get("start", 0),
+                 "steps": ckpt.meta["steps"], "starts": len(init), "start": ckpt.meta.get("start", 0),
                  "kept_start": ckpt.meta.get("kept_start")})
         return ckpt
 

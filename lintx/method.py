@@ -27,6 +27,7 @@ This module plans and names; it reads and writes no files. :mod:`lintx.fit` walk
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import numbers
@@ -81,11 +82,12 @@ class Budget:
     warm_starts: bool = True
     scale_batch: bool = True
     warm_lr: Optional[float] = None  # the learning rate of a model with a warm start (None: lr)
-    rounds: int = 1  # at most this many rounds of ``steps``: a round continues the last while it gains ``plateau``
-    plateau: float = 0.02  # the least relative fall of the selection loss for which a round is kept
+    plateau: float = 0.02  # schedule "wsd": the least relative fall of a cooled copy's loss for which training goes on
+    phase: int = 0  # schedule "wsd": held steps between two looks at a cooled copy (``steps``: the most held steps)
+    cooldown: int = 0  # schedule "wsd": steps of a copy's cool-down before it is looked at
 
     def __post_init__(self):
-        for name, least in (("steps", 1), ("batch", 1), ("chunk", 1), ("random_starts", 0), ("rounds", 1)):
+        for name, least in (("steps", 1), ("batch", 1), ("chunk", 1), ("random_starts", 0), ("phase", 0), ("cooldown", 0)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < least:
                 raise ValueError(f"Budget.{name} must be an integer >= {least}, got {v!r}")
@@ -103,7 +105,8 @@ class Budget:
 
     def _train_fields(self) -> dict:
         return dict(steps=self.steps, batch=self.batch, lr=self.lr, warmup=self.warmup, b2=self.b2, init_std=self.init_std,
-                    chunk=min(self.chunk, self.steps), schedule=self.schedule, clip=self.clip, normalise=self.normalise)
+                    chunk=min(self.chunk, self.steps), schedule=self.schedule, clip=self.clip, normalise=self.normalise,
+                    **({"phase": self.phase, "cooldown": self.cooldown} if self.schedule == "wsd" else {}))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,6 +166,20 @@ def recipe(budget: Budget, cfg: ModelConfig, noise: Noise) -> TrainConfig:
     model has a warm start."""
     lr = budget.warm_lr if budget.warm_lr is not None and parents(budget, cfg, noise) != (None, None) else budget.lr
     return TrainConfig(**{**budget._train_fields(), "batch": batch(budget, cfg), "lr": lr})
+
+
+def still_falling(best: np.ndarray, now: np.ndarray, plateau: float) -> np.ndarray:
+    """The wsd schedule's rule (:func:`lintx.train.train`), per candidate: its loss still falls if the
+    selection loss of its newly cooled copy is below ``1 - plateau`` times the best so far (its start's
+    included). Not finite: it does not fall."""
+    with np.errstate(invalid="ignore"):
+        return np.asarray(now) < (1.0 - plateau) * np.asarray(best)
+
+
+def falling_rule(budget: Budget):
+    """:func:`still_falling` at ``budget.plateau``, as :func:`lintx.train.train` asks for it (None unless the
+    budget's schedule is not wsd)."""
+    return functools.partial(still_falling, plateau=budget.plateau) if budget.schedule == "wsd" else None
 
 
 def grown_from(cfg: ModelConfig, noise: Noise) -> Optional[ModelConfig]:
@@ -237,8 +254,9 @@ def _key(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int, memo: dict) -
         out["grown_from"] = _name(prof, grown, noise, seed, memo)
     if k != 1:
         out["starts"] = {"starts": k, "stride": START_STRIDE, "selection_num": SELECTION_NUM}
-    if prof.budget.rounds > 1:
-        out["rounds"] = {"rounds": prof.budget.rounds, "plateau": prof.budget.plateau, "selection_num": SELECTION_NUM}
+    if prof.budget.schedule == "wsd":
+        out["wsd"] = {"plateau": prof.budget.plateau, "look": "selection loss of each cooled copy", "selection_num": SELECTION_NUM,
+                      "goes on": "while a copy is below (1 - plateau) x its best earlier copy"}
     if embedded is not None:
         out["embedded_from"] = {"name": _name(prof, embedded, noise, seed, memo), "selection_num": SELECTION_NUM,
                                 "random_starts": k, "stride": START_STRIDE}

@@ -31,9 +31,11 @@ import numpy as np
 import optax
 
 from lintx.model import ModelConfig, from_full, predict, to_full
+from lintx.schedule import NEVER, make_optimizer, wsd_rate
 from lintx.tasks import Noise, as_noise, sample_batch
 
-SCHEDULES = ("cosine", "constant")
+SCHEDULES = ("cosine", "constant", "wsd")
+WSD_FIELDS = ("phase", "cooldown")  # in a recipe's JSON (its checkpoint's key) only for the wsd schedule
 DTYPES = ("float32", "float64")
 
 
@@ -44,7 +46,8 @@ class TrainConfig:
     steps: int = 4000
     batch: int = 2048
     lr: float = 3e-2
-    schedule: str = "cosine"  # "cosine": linear warm-up then cosine decay to 0; "constant": lr throughout
+    schedule: str = "cosine"  # "cosine": linear warm-up then cosine decay to 0; "constant": lr throughout;
+    # "wsd": held, with a copy cooled to 0 and looked at every phase, while the cooled copies improve (lintx.schedule)
     warmup: float = 0.05  # fraction of steps spent warming up (cosine only)
     clip: float = 1.0  # global-norm clipping of the gradient; 0 disables
     b1: float = 0.9
@@ -54,6 +57,8 @@ class TrainConfig:
     chunk: int = 100  # steps per compiled chunk; progress is reported between chunks
     dtype: str = "float32"
     diverge_factor: float = 10.0
+    phase: int = 0  # wsd: held steps before the first look, doubled for each next (a multiple of chunk); steps: the most
+    cooldown: int = 0  # wsd: steps of the first look's cool-down, doubled with the held steps (a multiple of chunk)
 
     def __post_init__(self):
         for name in ("steps", "batch", "chunk"):
@@ -78,9 +83,23 @@ class TrainConfig:
             raise ValueError(f"unknown dtype {self.dtype!r}; expected one of {DTYPES}")
         if not isinstance(self.normalise, bool):
             raise TypeError(f"TrainConfig.normalise must be a bool, got {self.normalise!r}")
+        if self.schedule == "wsd":
+            for name in ("phase", "cooldown"):
+                v = getattr(self, name)
+                if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < self.chunk or v % self.chunk:
+                    raise ValueError(f"TrainConfig.{name} must be a positive multiple of chunk ({self.chunk}) for the wsd "
+                                     f"schedule, got {v!r}")
+            if self.steps < self.phase:
+                raise ValueError(f"TrainConfig.steps must be at least phase ({self.phase}) for the wsd schedule, got {self.steps}")
 
     def to_json(self) -> dict:
-        return dataclasses.asdict(self)
+        """The recipe's fields; those of the wsd schedule only where it is used, so a recipe of another
+        schedule has the JSON (and its checkpoint the name) it had before they existed."""
+        out = dataclasses.asdict(self)
+        if self.schedule != "wsd":
+            for name in WSD_FIELDS:
+                del out[name]
+        return out
 
 
 class TrainResult(NamedTuple):
@@ -92,6 +111,8 @@ class TrainResult(NamedTuple):
     final_loss: np.ndarray  # (S,): mean training loss of the last chunk
     skipped_steps: np.ndarray  # (S,): steps skipped for a non-finite gradient
     diverged: np.ndarray  # (S,) bool
+    steps: Optional[np.ndarray] = None  # wsd: (S,) steps that made each seed's model (held, then its copy's cool-down)
+    looks: Optional[np.ndarray] = None  # wsd: (S, looks) look(...) of each cooled copy
 
 
 def param_scales(cfg: ModelConfig, noise: Noise) -> dict:
@@ -129,15 +150,6 @@ def random_init(cfg: ModelConfig, noise: Noise, tc: TrainConfig, seed: int) -> d
     return {k: np.asarray(x) for k, x in raw_params(cfg, noise, tc, init_normalised(seed_keys(seed)[0], cfg, tc)).items()}
 
 
-def make_optimizer(tc: TrainConfig) -> optax.GradientTransformation:
-    if tc.schedule == "cosine":
-        lr = optax.warmup_cosine_decay_schedule(0.0, tc.lr, max(1, int(tc.warmup * tc.steps)), tc.steps, 0.0)
-    else:
-        lr = optax.constant_schedule(tc.lr)
-    parts = ([optax.clip_by_global_norm(tc.clip)] if tc.clip > 0 else []) + [optax.adam(lr, b1=tc.b1, b2=tc.b2)]
-    return optax.apply_if_finite(optax.chain(*parts), max_consecutive_errors=max(10, tc.steps // 10))
-
-
 def _scales(cfg, noise, tc):
     if not tc.normalise:
         return jax.tree_util.tree_map(lambda s: np.ones_like(s), param_scales(cfg, noise))
@@ -157,22 +169,33 @@ def train_loss(v, key, cfg: ModelConfig, noise: Noise, tc: TrainConfig) -> jax.A
     return 0.5 * jnp.mean((y_hat - b.y_query) ** 2)
 
 
-def train_step(state, data_key, cfg: ModelConfig, noise: Noise, tc: TrainConfig):
-    """One Adam step on the batch of step ``state[2]``. Pure: ``(v, opt_state, step) -> (state', loss)``."""
+def train_step(state, data_key, cfg: ModelConfig, noise: Noise, tc: TrainConfig, cool=None):
+    """One Adam step on the batch of step ``state[2]``. Pure: ``(v, opt_state, step) -> (state', loss)``;
+    ``cool`` (wsd only): the step a cool-down begins and its steps (:func:`lintx.schedule.wsd_rate`)."""
     v, opt_state, step = state
     value, grad = jax.value_and_grad(train_loss)(v, jax.random.fold_in(data_key, step), cfg, noise, tc)
     updates, opt_state = make_optimizer(tc).update(grad, opt_state, v)
+    if tc.schedule == "wsd":
+        rate = wsd_rate(tc, step, cool[0], cool[1])
+        updates = jax.tree_util.tree_map(lambda u: -rate.astype(u.dtype) * u, updates)
     return (optax.apply_updates(v, updates), opt_state, step + 1), value
 
 
 @functools.partial(jax.jit, static_argnames=("cfg", "noise", "tc", "length"))
-def _train_chunk(states, data_keys, cfg, noise, tc, length):
-    """``length`` steps of every seed (vmapped), as one compiled scan."""
+def _train_chunk(states, data_keys, cfg, noise, tc, length, cool=None):
+    """``length`` steps of every seed (vmapped), as one compiled scan; ``cool`` (S, 2) for the wsd schedule:
+    where each seed's cool-down begins (:data:`lintx.schedule.NEVER`: held) and its steps."""
+    if cool is None:
+        cool = _cooling(data_keys.shape[0], NEVER, 1)
 
-    def one_seed(state, data_key):
-        return jax.lax.scan(lambda s, _: train_step(s, data_key, cfg, noise, tc), state, None, length=length)
+    def one_seed(state, data_key, st):
+        return jax.lax.scan(lambda s, _: train_step(s, data_key, cfg, noise, tc, st), state, None, length=length)
 
-    return jax.vmap(one_seed)(states, data_keys)
+    return jax.vmap(one_seed)(states, data_keys, cool)
+
+
+def _cooling(S: int, start, steps) -> jax.Array:
+    return jnp.tile(jnp.asarray([start, steps], jnp.float32), (S, 1))
 
 
 def grow(cfg: ModelConfig, noise: Noise, params: dict, seed: int, tc: TrainConfig) -> dict:
@@ -223,11 +246,22 @@ def train(
     seeds: Sequence[int] = (0,),
     callback: Optional[Callable[[int, np.ndarray], None]] = None,
     init: Optional[Sequence[dict]] = None,
+    look: Optional[Callable[[dict], np.ndarray]] = None,
+    falling: Optional[Callable[[np.ndarray, np.ndarray], np.ndarray]] = None,
 ) -> TrainResult:
     """Train one model per seed, all seeds at once (``vmap``). ``callback(steps_done, chunk_losses)``
     is called after every chunk with the chunk's mean loss per seed; progress bars live there, not here.
     ``init``: raw starting parameters, one dict per seed (a warm start, see :func:`grow`), instead of the
     seed's random initialisation.
+
+    The wsd schedule (:mod:`lintx.schedule`) needs ``look(params) -> (S,)``, a loss of each seed's raw
+    parameters (stacked over seeds) on sequences other than the training batches, and ``falling(best, now)
+    -> (S,) bool``, the method's rule (:func:`lintx.method.still_falling`). After ``tc.phase`` held steps, and
+    after each doubling of them, a copy of every seed cools (over ``tc.cooldown`` steps times the doublings)
+    and is looked at; a seed keeps its best cooled copy (its first, or a later one that looks lower), and
+    training goes on while the rule says some seed's cooled copy still falls below its earlier ones, for at
+    most ``tc.steps`` held steps. So each look costs as much again as all
+    before it, and a model trains about as long as it still gains from twice the steps.
     """
     if not isinstance(cfg, ModelConfig):
         raise TypeError(f"cfg must be a ModelConfig, got {type(cfg).__name__}")
@@ -241,7 +275,11 @@ def train(
     noise = as_noise(noise)
     if tc.dtype == "float64" and not jax.config.jax_enable_x64:
         raise ValueError("dtype float64 needs 64-bit JAX: set JAX_ENABLE_X64=1 before importing jax")
+    if tc.schedule == "wsd" and (look is None or falling is None):
+        raise ValueError("the wsd schedule needs look(params) and falling(best, now): how a cooled copy is judged")
     states, data_keys = _init_states(seeds, cfg, tc, noise, init)
+    if tc.schedule == "wsd":
+        return _train_wsd(cfg, noise, tc, seeds, states, data_keys, callback, look, falling)
     history, done = [], 0
     while done < tc.steps:
         length = min(tc.chunk, tc.steps - done)
@@ -252,20 +290,59 @@ def train(
         if callback is not None:
             callback(done, chunk_loss)
     v, opt_state, _ = states
-    params = jax.vmap(lambda x: raw_params(cfg, noise, tc, x))(v)
-    skipped = np.asarray(opt_state.total_notfinite).reshape(len(seeds))
+    return _result(cfg, noise, tc, seeds, _raw(cfg, noise, tc, v), np.asarray(opt_state.total_notfinite).reshape(len(seeds)), history)
+
+
+def _raw(cfg, noise, tc, v) -> dict:
+    return {k: np.asarray(x) for k, x in jax.vmap(lambda x: raw_params(cfg, noise, tc, x))(v).items()}
+
+
+def _result(cfg, noise, tc, seeds, params, skipped, history, final=None, **extra) -> TrainResult:
+    """The result of a training: the loss history, and which seeds diverged (see the module docstring)."""
     loss_history = np.stack(history, axis=1)
-    final = loss_history[:, -1]
-    finite_params = np.all([np.all(np.isfinite(np.asarray(x)), axis=tuple(range(1, x.ndim))) for x in params.values()], axis=0)
+    final = loss_history[:, -1] if final is None else final
+    finite_params = np.all([np.all(np.isfinite(x), axis=tuple(range(1, x.ndim))) for x in params.values()], axis=0)
     diverged = ~np.isfinite(final) | (final > tc.diverge_factor * cfg.d / 2) | ~finite_params | (skipped > 0.1 * tc.steps)
-    return TrainResult(
-        params={k: np.asarray(x) for k, x in params.items()},
-        seeds=seeds,
-        loss_history=loss_history,
-        final_loss=final,
-        skipped_steps=skipped,
-        diverged=diverged,
-    )
+    return TrainResult(params=params, seeds=seeds, loss_history=loss_history, final_loss=final, skipped_steps=skipped,
+                       diverged=diverged, **extra)
+
+
+def _where(take: np.ndarray, new, old):
+    """Per seed (the leading axis), ``new`` where ``take`` else ``old``; arrays or dicts of them."""
+    if isinstance(new, dict):
+        return {k: _where(take, new[k], old[k]) for k in new}
+    return np.where(take.reshape((-1,) + (1,) * (np.ndim(new) - 1)), new, old)
+
+
+def _train_wsd(cfg, noise, tc, seeds, states, data_keys, callback, look, falling) -> TrainResult:
+    """:func:`train` under the wsd schedule: held steps, a copy cooled and looked at after ``tc.phase`` of them,
+    then after each doubling (``2, 4, 8 ... x phase``), cooled over as many times ``tc.cooldown`` steps."""
+    S = len(seeds)
+    held = _cooling(S, NEVER, 1)
+    looks, best = [], np.full(S, np.inf)
+    kept, history, done, going, held_to = None, [], 0, np.ones(S, bool), tc.phase
+    while going.any() and held_to <= tc.steps:
+        while done < held_to:
+            states, losses = _train_chunk(states, data_keys, cfg, noise, tc, tc.chunk, held)
+            history.append(np.asarray(jnp.mean(losses, axis=1), np.float64))
+            done += tc.chunk
+            if callback is not None:
+                callback(done, history[-1])
+        cooldown = tc.cooldown * (done // tc.phase)
+        copy, cool = states, _cooling(S, done, cooldown)
+        for _ in range(cooldown // tc.chunk):
+            copy, losses = _train_chunk(copy, data_keys, cfg, noise, tc, tc.chunk, cool)
+        params, final = _raw(cfg, noise, tc, copy[0]), np.asarray(jnp.mean(losses, axis=1), np.float64)
+        now = np.asarray(look(params), np.float64)
+        this = dict(params=params, final=final, skipped=np.asarray(copy[1].total_notfinite).reshape(S),
+                    steps=np.full(S, done + cooldown), loss=now)
+        take = np.ones(S, bool) if kept is None else np.isfinite(now) & ~(now >= kept["loss"])  # the first copy, or a lower one
+        kept = this if kept is None else {k: _where(take, v, kept[k]) for k, v in this.items()}
+        looks.append(now)
+        going = np.asarray(falling(best, now), bool)
+        best, held_to = np.fmin(best, now), 2 * held_to
+    return _result(cfg, noise, tc, seeds, kept["params"], kept["skipped"], history, kept["final"], steps=kept["steps"],
+                   looks=np.stack(looks, axis=1))
 
 
 def unstack(result: TrainResult, i: int) -> dict:

@@ -188,19 +188,16 @@ def test_held_out_and_selection_sequences_do_not_depend_on_64_bit_jax(tmp_path, 
     np.testing.assert_array_equal(again.P, ck.P)
 
 
-def test_rounds_continue_a_model_while_its_selection_loss_falls_by_the_plateau(tmp_path, monkeypatch):
-    """With ``rounds`` > 1 a model trains on from where the last round ended while each round lowers its
-    selection loss by ``plateau``; the first round that does not is refused, and the name says the budget."""
-    noise, cfg = Uniform(1.0), ModelConfig("diag", 1)
-    _use(monkeypatch, TINY)
-    once = store.checkpoint_path(tmp_path, "tiny", cfg, noise, 0)
-    _use(monkeypatch, dataclasses.replace(TINY, rounds=4, plateau=0.01))
-    assert store.checkpoint_path(tmp_path, "tiny", cfg, noise, 0) != once
-    ckpt = fit.get_or_train(tmp_path, "tiny", cfg, noise, 0)
-    kept, losses = ckpt.meta["rounds"], ckpt.meta["round_losses"]
-    assert 1 <= kept <= 4 and len(losses) == min(kept + 1, 4)
-    for r in range(1, kept):
-        assert losses[r] < 0.99 * losses[r - 1]
-    if kept < 4:
-        assert not losses[kept] < 0.99 * losses[kept - 1]
-    assert fit.selection_loss(ckpt.model, noise, 0) == pytest.approx(losses[kept - 1], rel=1e-6)
+def test_a_wsd_budget_looks_at_each_cooled_copy_on_the_selection_sequences_and_keeps_the_lowest(tmp_path, monkeypatch):
+    """Under the wsd schedule a model's candidates are judged by the selection loss of their cooled copies:
+    the sidecar's looks are those losses, the kept candidate's selection loss is the lowest of its looks, and
+    its steps are those that made the kept copy."""
+    _use(monkeypatch, Budget(steps=80, batch=32, chunk=10, schedule="wsd", phase=20, cooldown=10, plateau=0.02))
+    noise = Uniform(1.0)
+    ck = fit.get_or_train(tmp_path, "tiny", ModelConfig("diag", 2), noise, 0)
+    looks = ck.meta["looks"]
+    assert 1 <= len(looks) <= 3 and ck.meta["steps"] in (30, 60, 120)
+    assert ck.meta["trained_selection_loss"] == pytest.approx(min(x for x in looks if x is not None), rel=1e-6)
+    assert fit.selection_loss(ck.model, noise, 0) == pytest.approx(min(ck.meta["trained_selection_loss"], *ck.meta["start_losses"]), rel=1e-5)
+    key = method.key(method.get_profile("tiny"), ModelConfig("diag", 2), noise, 0)
+    assert key["train"]["schedule"] == "wsd" and key["wsd"]["plateau"] == 0.02

@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import numpy as np
 import pytest
 
 from lintx import method
@@ -91,3 +92,16 @@ def test_the_names_of_a_lineage_are_those_of_each_model_alone():
     lineage = method.names(prof, ModelConfig("full", 4), noise, 3)
     assert list(lineage) == method.lineage(prof.budget, ModelConfig("full", 4), noise)
     assert all(n == method.name(prof, c, noise, 3) for c, n in lineage.items())
+
+
+def test_the_wsd_rule_is_a_relative_fall_below_the_best_look_and_a_wsd_budget_is_named_for_it():
+    assert method.still_falling(np.array([1.0, 1.0, 1.0, np.nan]), np.array([0.97, 0.99, 1.2, 0.5]), 0.02).tolist() == [True, False, False, False]
+    assert method.still_falling(np.array([1.0]), np.array([np.inf]), 0.02).tolist() == [False]
+    cosine, wsd = method.Budget(), method.Budget(steps=4000, schedule="wsd", phase=200, cooldown=200, plateau=0.01)
+    assert method.falling_rule(cosine) is None and method.falling_rule(wsd)(np.array([1.0]), np.array([0.98])).tolist() == [True]
+    cfg, noise = ModelConfig("diag", 3), Uniform(1.0)
+    key = method.key(method.Profile("a", wsd, 1, ""), cfg, noise, 0)
+    assert key["wsd"]["plateau"] == 0.01 and key["train"]["phase"] == 200 and key["train"]["schedule"] == "wsd"
+    assert "wsd" not in method.key(method.Profile("a", cosine, 1, ""), cfg, noise, 0)
+    with pytest.raises(ValueError, match="phase"):
+        method.Budget(schedule="wsd", phase=0)

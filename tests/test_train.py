@@ -131,3 +131,62 @@ def test_embed_gives_the_same_function_in_a_richer_variant():
         np.testing.assert_allclose(predict(cfg, embed(cfg, ModelConfig("gdpp", 2), unstack(r, 0)), tokens), ref, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="not a special case"):
         embed(ModelConfig("gdpp", 2), ModelConfig("full", 2), {"P": np.zeros((2, 1, 11, 11)), "Q": np.zeros((2, 1, 11, 11))})
+
+
+WSD = dict(steps=1600, batch=64, lr=1e-2, schedule="wsd", phase=100, cooldown=50, chunk=50, warmup=0.1)
+
+
+def test_the_wsd_rate_warms_up_holds_and_cools_a_copy_to_zero():
+    from lintx.schedule import NEVER, wsd_rate
+
+    tc = TrainConfig(**WSD)
+    rate = lambda t, cool: float(wsd_rate(tc, jnp.asarray(t), jnp.asarray(cool, jnp.float32), jnp.asarray(tc.cooldown, jnp.float32)))
+    assert rate(4, NEVER) == pytest.approx(5e-3) and rate(9, NEVER) == pytest.approx(1e-2) and rate(500, NEVER) == pytest.approx(1e-2)
+    assert rate(300, 300) == pytest.approx(1e-2) and rate(325, 300) == pytest.approx(5e-3) and rate(350, 300) == 0.0
+
+
+@pytest.mark.parametrize("gains, steps, looks", [
+    (False, 150, 1),  # no copy gains: the first copy is kept, after one look
+    (True, 2400, 5),  # every copy gains: looks after 100, 200, 400, 800 and 1600 held steps, the last kept
+])
+def test_wsd_training_lasts_as_long_as_the_rule_says_the_cooled_copies_fall(gains, steps, looks):
+    cfg, noise = ModelConfig("diag", 1, d=5, n=10), Uniform(1.0)
+    tc = TrainConfig(**WSD)
+    seen = []
+
+    def look(params):
+        assert all(x.shape[0] == 2 for x in params.values())
+        seen.append(params)
+        return np.full(2, 10.0 - len(seen))  # each copy looks lower than the last
+
+    result = train(cfg, noise, tc, seeds=(0, 1), look=look, falling=lambda best, now: np.full(len(now), gains))
+    assert result.looks.shape == (2, looks) and result.steps.tolist() == [steps, steps]
+    assert result.loss_history.shape == (2, (steps // 3 * 2) // tc.chunk)  # held steps: two thirds
+    np.testing.assert_array_equal(result.params["p"], seen[-1]["p"])  # the kept copy is the last (and lowest) looked at
+    meta = from_training(cfg, noise, tc, result, 1).meta
+    assert meta["steps"] == steps and meta["looks"] == [10.0 - k for k in range(1, looks + 1)]
+    assert "phase" in tc.to_json() and "phase" not in TrainConfig(steps=10).to_json()  # other schedules keep their JSON
+
+
+def test_a_seed_keeps_its_lowest_cooled_copy_and_training_goes_on_while_any_seed_gains():
+    cfg, noise = ModelConfig("gdpp", 1, d=5, n=10), Uniform(1.0)
+    seen = []
+    values = iter([[3.0, 4.0], [4.0, 3.0], [3.5, 2.0], [3.5, 2.0]])
+
+    def look(params):
+        seen.append(params)
+        return np.array(next(values))
+
+    result = train(cfg, noise, TrainConfig(**WSD), seeds=(0, 1), look=look, falling=lambda best, now: now < 0.9 * best)
+    assert result.looks.tolist() == [[3.0, 4.0, 3.5, 3.5], [4.0, 3.0, 2.0, 2.0]]  # the second and third copies gain for seed 1 only
+    assert result.steps.tolist() == [150, 600]  # seed 1 keeps the third copy (held 400 steps), not the fourth (no lower)
+    np.testing.assert_array_equal(result.params["p"][0], seen[0]["p"][0])
+    np.testing.assert_array_equal(result.params["p"][1], seen[2]["p"][1])
+    with pytest.raises(ValueError, match="look"):
+        train(cfg, noise, TrainConfig(**WSD), seeds=(0,))
+
+
+@pytest.mark.parametrize("field, value", [("phase", 0), ("phase", 75), ("cooldown", 0), ("steps", 50)])
+def test_a_bad_wsd_recipe_is_refused_by_name(field, value):
+    with pytest.raises(ValueError, match=field):
+        TrainConfig(**{**WSD, field: value})
