@@ -8,9 +8,9 @@ Design choices (ours; see ``docs/method.md``):
   ``raw = s * v`` with a fixed per-parameter scale ``s`` (:func:`param_scales`): Q's x-row(s) by ``1/n``,
   its y-row by ``1/(n c)``, ``c = d + E[sigma^2]``; P unscaled. For DIAG that is ``q = (q_x/n, q_y/(n c))``.
   ``normalise=False`` trains raw parameters, as the paper did.
-- Optimiser: global-norm clipping, Adam, a schedule (linear warm-up then cosine decay, or constant), all
-  wrapped in ``optax.apply_if_finite`` so a non-finite gradient skips the step instead of poisoning the
-  weights.
+- Optimiser: global-norm clipping, Adam, a schedule (linear warm-up then cosine decay, constant, or wsd:
+  held, with cooled copies looked at; :mod:`lintx.schedule`), all wrapped in ``optax.apply_if_finite`` so
+  a non-finite gradient skips the step instead of poisoning the weights.
 - Seeds: seed ``s`` gives an initialisation key ``fold_in(key(s), 0)`` and a data key ``fold_in(key(s), 1)``;
   step ``t`` trains on ``sample_batch(fold_in(data_key, t))``. Several seeds train at once with ``vmap``.
 - Divergence: a seed whose final training loss is not finite or above ``diverge_factor`` times the zero
