@@ -169,14 +169,11 @@ def recipe(budget: Budget, cfg: ModelConfig, noise: Noise) -> TrainConfig:
 
 
 def still_falling(best: np.ndarray, now: np.ndarray, plateau: float) -> np.ndarray:
-    """The wsd schedule's rule (:func:`lintx.train.train`) over the candidates of one model: a candidate goes
-    on if the selection loss of its newly cooled copy is below ``1 - plateau`` times that of its best earlier
-    copy (``inf`` before the first), and within ``1 + plateau`` of the lowest copy of any candidate so far, so
-    the compute goes to a candidate that can still be the one kept. Not finite: it does not go on."""
-    best, now = np.asarray(best, np.float64), np.asarray(now, np.float64)
+    """The wsd schedule's rule (:func:`lintx.train.train`), per candidate: its loss still falls if the
+    selection loss of its newly cooled copy is below ``1 - plateau`` times the best so far (its start's
+    included). Not finite: it does not fall."""
     with np.errstate(invalid="ignore"):
-        lowest = np.nanmin(np.fmin(best, now)) if np.any(np.isfinite(np.fmin(best, now))) else np.inf
-        return (now < (1.0 - plateau) * best) & (now <= (1.0 + plateau) * lowest)
+        return np.asarray(now) < (1.0 - plateau) * np.asarray(best)
 
 
 def falling_rule(budget: Budget):
@@ -259,8 +256,7 @@ def _key(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int, memo: dict) -
         out["starts"] = {"starts": k, "stride": START_STRIDE, "selection_num": SELECTION_NUM}
     if prof.budget.schedule == "wsd":
         out["wsd"] = {"plateau": prof.budget.plateau, "look": "selection loss of each cooled copy", "selection_num": SELECTION_NUM,
-                      "goes on": "while a copy is below (1 - plateau) x its best earlier copy and within (1 + plateau) x "
-                                  "the lowest copy of the model's candidates"}
+                      "goes on": "while a copy is below (1 - plateau) x its best earlier copy"}
     if embedded is not None:
         out["embedded_from"] = {"name": _name(prof, embedded, noise, seed, memo), "selection_num": SELECTION_NUM,
                                 "random_starts": k, "stride": START_STRIDE}
