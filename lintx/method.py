@@ -170,8 +170,8 @@ def recipe(budget: Budget, cfg: ModelConfig, noise: Noise) -> TrainConfig:
 
 def still_falling(best: np.ndarray, now: np.ndarray, plateau: float) -> np.ndarray:
     """The wsd schedule's rule (:func:`lintx.train.train`), per candidate: its loss still falls if the
-    selection loss of its newly cooled copy is below ``1 - plateau`` times the best so far (its start's
-    included). Not finite: it does not fall."""
+    selection loss of its newly cooled copy is below ``1 - plateau`` times that of its best earlier copy
+    (``inf`` before the first). Not finite: it does not fall."""
     with np.errstate(invalid="ignore"):
         return np.asarray(now) < (1.0 - plateau) * np.asarray(best)
 
