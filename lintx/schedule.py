@@ -25,17 +25,16 @@ def make_optimizer(tc) -> optax.GradientTransformation:
     """Clipping and Adam, skipping non-finite steps. For the wsd schedule the rate is not in it: a step's
     update is scaled by :func:`wsd_rate` in :func:`lintx.train.train_step`."""
     if tc.schedule == "wsd":
-        parts = ([optax.clip_by_global_norm(tc.clip)] if tc.clip > 0 else []) + [optax.scale_by_adam(b1=tc.b1, b2=tc.b2)]
-        return optax.apply_if_finite(optax.chain(*parts), max_consecutive_errors=max(10, tc.steps // 10))
-    if tc.schedule == "cosine":
-        lr = optax.warmup_cosine_decay_schedule(0.0, tc.lr, max(1, int(tc.warmup * tc.steps)), tc.steps, 0.0)
+        adam = optax.scale_by_adam(b1=tc.b1, b2=tc.b2)
     else:
-        lr = optax.constant_schedule(tc.lr)
-    parts = ([optax.clip_by_global_norm(tc.clip)] if tc.clip > 0 else []) + [optax.adam(lr, b1=tc.b1, b2=tc.b2)]
+        lr = (optax.warmup_cosine_decay_schedule(0.0, tc.lr, max(1, int(tc.warmup * tc.steps)), tc.steps, 0.0)
+              if tc.schedule == "cosine" else optax.constant_schedule(tc.lr))
+        adam = optax.adam(lr, b1=tc.b1, b2=tc.b2)
+    parts = ([optax.clip_by_global_norm(tc.clip)] if tc.clip > 0 else []) + [adam]
     return optax.apply_if_finite(optax.chain(*parts), max_consecutive_errors=max(10, tc.steps // 10))
 
 
-def wsd_rate(tc, step, cool_from, cooldown: int):
+def wsd_rate(tc, step, cool_from, cooldown):
     """The wsd schedule's rate at ``step``: a linear warm-up over ``warmup * phase`` steps to ``lr``, held, and
     from step ``cool_from`` falling linearly to 0 over ``cooldown`` steps (:data:`NEVER`: held). Where a
     copy cools is decided as it trains, so ``cool_from`` is an argument, not a constant."""
