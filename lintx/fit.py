@@ -31,7 +31,7 @@ import numpy as np
 
 from lintx import store
 from lintx.checkpoint import Checkpoint, DivergedError, from_training
-from lintx.method import (MAX_RETRIES, RETRY_LR_DIVISOR, SELECTION_NUM, START_STRIDE, VALIDATION_FACTOR, VALIDATION_SLACK, Profile,
+from lintx.method import (MAX_RETRIES, RETRY_LR_DIVISOR, SELECTION_BLOCKS, SELECTION_NUM, START_STRIDE, VALIDATION_FACTOR, VALIDATION_SLACK, Profile,
                           falling_rule, get_profile, names, parents, random_starts, recipe)
 from lintx.metrics import evaluate
 from lintx.model import Model, ModelConfig, to_full
@@ -73,14 +73,35 @@ def selection_loss(model: Model, noise: Noise, seed: int) -> float:
     return loss if np.isfinite(loss) else np.inf
 
 
+def selection_score(model: Model, noise: Noise, seed: int) -> float:
+    """The wsd method's score of ``model`` on ``seed``'s selection stream: the median, over
+    ``SELECTION_BLOCKS`` blocks of its ``SELECTION_NUM`` sequences, of the block's adjusted loss (the loss
+    above the oracle's on the same sequences, as Table 1 reports it). As Table 1's protocol takes the median
+    of five evaluation sets, a few extreme sequences do not decide it; and a relative fall of it is a fall of
+    what is left to gain, not of the noise's floor. ``inf`` if a block is not finite (a model that overflows
+    on some sequence is not kept)."""
+    key = jax.random.fold_in(jax.random.key(check_seed(seed)), _SELECTION_STREAM)
+    num, cfg = SELECTION_NUM // SELECTION_BLOCKS, model.cfg
+    with jax.enable_x64(False):
+        blocks = [float(np.asarray(evaluate(model, noise, jax.random.fold_in(key, b), num, cfg.d, cfg.n)["adjusted_loss"])[-1])
+                  for b in range(SELECTION_BLOCKS)]
+    return float(np.median(blocks)) if np.all(np.isfinite(blocks)) else np.inf
+
+
+def scorer(prof: Profile) -> Callable[[Model, Noise, int], float]:
+    """How ``prof`` compares a seed's candidates and starts: :func:`selection_score` under the wsd schedule,
+    else :func:`selection_loss`."""
+    return selection_score if prof.budget.schedule == "wsd" else selection_loss
+
+
 def start_seeds(seed: int, starts: int) -> tuple[int, ...]:
     """The training seeds of a seed's candidates: the seed itself, then ``seed + k * START_STRIDE``."""
     return tuple(check_seed(seed) + k * START_STRIDE for k in range(starts))
 
 
 def _selection_of_stack(cfg: ModelConfig, noise: Noise, seed: int, params: dict) -> np.ndarray:
-    """:func:`selection_loss` of each of the raw parameters stacked in ``params`` (a wsd training's look)."""
-    return np.array([selection_loss(Model(cfg, {k: x[i] for k, x in params.items()}), noise, seed)
+    """:func:`selection_score` of each of the raw parameters stacked in ``params`` (a wsd training's look)."""
+    return np.array([selection_score(Model(cfg, {k: x[i] for k, x in params.items()}), noise, seed)
                      for i in range(len(next(iter(params.values()))))])
 
 
@@ -92,9 +113,9 @@ def _wsd(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int) -> dict:
     return {"look": lambda params: _selection_of_stack(cfg, noise, seed, params), "falling": falling_rule(prof.budget)}
 
 
-def selection_losses(cfg: ModelConfig, noise: Noise, seed: int, result: TrainResult) -> np.ndarray:
-    """:func:`selection_loss` of each candidate in ``result``; ``inf`` for one that diverged. A wsd training
-    looked at each already: the look of the copy it kept (its lowest)."""
+def selection_losses(cfg: ModelConfig, noise: Noise, seed: int, result: TrainResult, score=selection_loss) -> np.ndarray:
+    """``score`` (:func:`scorer`) of each candidate in ``result``; ``inf`` for one that diverged. A wsd
+    training looked at each already: the look of the copy it kept (its lowest)."""
     if result.looks is not None:
         with np.errstate(invalid="ignore"):
             kept = np.fmin.reduce(result.looks, axis=1)
@@ -102,16 +123,16 @@ def selection_losses(cfg: ModelConfig, noise: Noise, seed: int, result: TrainRes
     out = np.full(len(result.seeds), np.inf)
     for i in range(len(result.seeds)):
         if not result.diverged[i]:
-            out[i] = selection_loss(Model(cfg, unstack(result, i)), noise, seed)
+            out[i] = score(Model(cfg, unstack(result, i)), noise, seed)
     return out
 
 
-def best_candidate(cfg: ModelConfig, noise: Noise, tc: TrainConfig, seed: int, result: TrainResult) -> Checkpoint:
+def best_candidate(cfg: ModelConfig, noise: Noise, tc: TrainConfig, seed: int, result: TrainResult, score=selection_loss) -> Checkpoint:
     """The checkpoint of ``seed`` from a training of its candidates: the one with the lowest selection loss
     (:func:`selection_losses`); with one, that one. Raises ``DivergedError`` if all diverged."""
     if len(result.seeds) == 1:
         return from_training(cfg, noise, tc, result, 0)
-    losses = selection_losses(cfg, noise, seed, result)
+    losses = selection_losses(cfg, noise, seed, result, score)
     i = int(np.argmin(losses))
     ckpt = from_training(cfg, noise, tc, result, i)  # DivergedError if every candidate diverged
     meta = {**ckpt.meta, "seed": seed, "start": i, "start_seed": result.seeds[i],
@@ -119,15 +140,15 @@ def best_candidate(cfg: ModelConfig, noise: Noise, tc: TrainConfig, seed: int, r
     return dataclasses.replace(ckpt, meta=meta)
 
 
-def against_starts(ckpt: Checkpoint, init: list, seed: int) -> Checkpoint:
+def against_starts(ckpt: Checkpoint, init: list, seed: int, score=selection_loss) -> Checkpoint:
     """``ckpt``, or the untrained start in ``init`` (raw parameters of ``ckpt.cfg``) with a lower loss on the
     seed's selection sequences, so training never makes a model worse than where it started there. The
     sidecar records the starts' losses (``start_losses``) and, if one was kept, which (``kept_start``, its
     index in ``init``; ``start`` says which start the trained candidate came from)."""
     known = ckpt.meta.get("selection_losses")  # computed already where several candidates trained
-    trained = known[ckpt.meta["start"]] if known else selection_loss(ckpt.model, ckpt.noise, seed)
+    trained = known[ckpt.meta["start"]] if known else score(ckpt.model, ckpt.noise, seed)
     trained = np.inf if trained is None else trained
-    losses = [selection_loss(Model(ckpt.cfg, params), ckpt.noise, seed) for params in init]
+    losses = [score(Model(ckpt.cfg, params), ckpt.noise, seed) for params in init]
     meta = {**ckpt.meta, "trained_selection_loss": float(trained) if np.isfinite(trained) else None,
             "start_losses": [float(x) if np.isfinite(x) else None for x in losses]}
     i = int(np.argmin(losses))
@@ -138,16 +159,17 @@ def against_starts(ckpt: Checkpoint, init: list, seed: int) -> Checkpoint:
 
 
 def kept_start(cfg: ModelConfig, noise: Noise, tc: TrainConfig, seed: int, warm: list, problem: str, retries: int,
-               validation_num: int) -> Checkpoint:
+               validation_num: int, score=selection_loss) -> Checkpoint:
     """The checkpoint of a model whose every training diverged (``problem``, after ``retries``): the warm start
     in ``warm`` (raw parameters: the grown model, the embedded one) with the lowest loss on the seed's
     selection sequences. Those are trained models already accepted, so the method never loses what a start
     already has. Its ``final_loss`` is that selection loss (there was no training to take it from); the
     sidecar says why (``trained``) and which start was kept (``kept_start``, its ``start_losses``)."""
-    losses = [selection_loss(Model(cfg, params), noise, seed) for params in warm]
+    losses = [score(Model(cfg, params), noise, seed) for params in warm]
     i = int(np.argmin(losses))
     P, Q = (np.asarray(m, np.float32) for m in to_full(cfg, warm[i]))
-    meta = {"seed": seed, "train": tc.to_json(), "steps": tc.steps, "final_loss": float(losses[i]), "skipped_steps": 0,
+    final = selection_loss(Model(cfg, warm[i]), noise, seed) if score is not selection_loss else losses[i]
+    meta = {"seed": seed, "train": tc.to_json(), "steps": tc.steps, "final_loss": float(final), "skipped_steps": 0,
             "retries": retries, "kept_start": i, "start_losses": [float(x) if np.isfinite(x) else None for x in losses],
             "trained": f"every candidate diverged: {problem}"}
     ckpt = Checkpoint(cfg, noise, P, Q, meta)
@@ -182,7 +204,7 @@ def _accepted(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int, tc: Trai
         try:
             with precision(tc):  # training and gathering the weights; the held-out check is float32
                 result = train(cfg, noise, tc, seeds=start_seeds(seed, len(init)), callback=callback, init=init, **_wsd(prof, cfg, noise, seed))
-                ckpt = best_candidate(cfg, noise, tc, seed, result)  # raises DivergedError if training diverged
+                ckpt = best_candidate(cfg, noise, tc, seed, result, scorer(prof))  # raises DivergedError if training diverged
             validation_loss = held_out_loss(ckpt, prof.validation_num)
             problem = held_out_problem(ckpt, validation_loss)
             problem = problem and problem + "; not saving it"
@@ -214,9 +236,9 @@ def _fit(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int, paths: dict, 
         start = time.perf_counter()
         ckpt, problem, validation_loss, retry, result, tc = _accepted(prof, cfg, noise, seed, tc, init, callback)
         if ckpt is not None:
-            ckpt = against_starts(ckpt, init, seed)
+            ckpt = against_starts(ckpt, init, seed, scorer(prof))
         elif warm:  # every training diverged: the best warm start
-            ckpt, problem = kept_start(cfg, noise, tc, seed, warm, problem, retry, prof.validation_num), None
+            ckpt, problem = kept_start(cfg, noise, tc, seed, warm, problem, retry, prof.validation_num, scorer(prof)), None
         if problem is not None:
             store.record_failure(path, {"error": problem, "retries": retry, "train": tc.to_json(), "validation_loss": validation_loss,
                                         "final_loss": float(np.min(result.final_loss)), "skipped_steps": int(np.min(result.skipped_steps)),

@@ -54,6 +54,7 @@ RETRY_LR_DIVISOR = 3
 VALIDATION_FACTOR = 1.5
 VALIDATION_SLACK = 1e-3
 SELECTION_NUM = 50_000
+SELECTION_BLOCKS = 5  # wsd: a candidate's score is the median of its adjusted loss over this many blocks of them
 START_STRIDE = 1_000_000
 
 
@@ -170,10 +171,12 @@ def recipe(budget: Budget, cfg: ModelConfig, noise: Noise) -> TrainConfig:
 
 def still_falling(best: np.ndarray, now: np.ndarray, plateau: float) -> np.ndarray:
     """The wsd schedule's rule (:func:`lintx.train.train`), per candidate: its loss still falls if the
-    selection loss of its newly cooled copy is below ``1 - plateau`` times that of its best earlier copy
-    (``inf`` before the first). Not finite: it does not fall."""
+    score of its newly cooled copy (the adjusted selection loss, :func:`lintx.fit.selection_score`: what is
+    left to gain above the oracle) is below that of its best earlier copy (``inf`` before the first) by more
+    than ``plateau`` times the best's size. Not finite: it does not fall."""
+    best, now = np.asarray(best, np.float64), np.asarray(now, np.float64)
     with np.errstate(invalid="ignore"):
-        return np.asarray(now) < (1.0 - plateau) * np.asarray(best)
+        return now < np.where(np.isinf(best), best, best - plateau * np.abs(best))
 
 
 def falling_rule(budget: Budget):
@@ -255,8 +258,9 @@ def _key(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int, memo: dict) -
     if k != 1:
         out["starts"] = {"starts": k, "stride": START_STRIDE, "selection_num": SELECTION_NUM}
     if prof.budget.schedule == "wsd":
-        out["wsd"] = {"plateau": prof.budget.plateau, "look": "selection loss of each cooled copy", "selection_num": SELECTION_NUM,
-                      "goes on": "while a copy is below (1 - plateau) x its best earlier copy"}
+        out["wsd"] = {"plateau": prof.budget.plateau, "selection_num": SELECTION_NUM, "blocks": SELECTION_BLOCKS,
+                      "look": "median over the blocks of the adjusted selection loss of each cooled copy",
+                      "goes on": "while a copy is below its best earlier copy by plateau x its size"}
     if embedded is not None:
         out["embedded_from"] = {"name": _name(prof, embedded, noise, seed, memo), "selection_num": SELECTION_NUM,
                                 "random_starts": k, "stride": START_STRIDE}

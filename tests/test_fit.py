@@ -12,7 +12,7 @@ import lintx.method as method
 import lintx.store as store
 from lintx.checkpoint import DivergedError, from_training, load
 from lintx.method import Budget, Profile
-from lintx.model import ModelConfig
+from lintx.model import Model, ModelConfig
 from lintx.tasks import Categorical, Uniform
 from lintx.train import train
 
@@ -198,6 +198,28 @@ def test_a_wsd_budget_looks_at_each_cooled_copy_on_the_selection_sequences_and_k
     looks = ck.meta["looks"]
     assert 1 <= len(looks) <= 3 and ck.meta["steps"] in (30, 60, 120)
     assert ck.meta["trained_selection_loss"] == pytest.approx(min(x for x in looks if x is not None), rel=1e-6)
-    assert fit.selection_loss(ck.model, noise, 0) == pytest.approx(min(ck.meta["trained_selection_loss"], *ck.meta["start_losses"]), rel=1e-5)
+    assert fit.selection_score(ck.model, noise, 0) == pytest.approx(min(ck.meta["trained_selection_loss"], *ck.meta["start_losses"]), rel=1e-5)
     key = method.key(method.get_profile("tiny"), ModelConfig("diag", 2), noise, 0)
-    assert key["train"]["schedule"] == "wsd" and key["wsd"]["plateau"] == 0.02
+    assert key["train"]["schedule"] == "wsd" and key["wsd"]["plateau"] == 0.02 and key["wsd"]["blocks"] == method.SELECTION_BLOCKS
+
+
+def test_the_wsd_score_is_the_median_over_blocks_of_the_adjusted_selection_loss(monkeypatch):
+    """The score is the loss above the oracle's (so a trained model is scored near its adjusted loss, far
+    below its raw loss at high noise), and one block that explodes does not decide it; a block that is not
+    finite does."""
+    noise = Uniform(4.0)
+    m = Model(ModelConfig("gdpp", 1), {"p": np.zeros((1, 1, 2), np.float32), "q": np.zeros((1, 1, 1), np.float32)})  # predicts 0
+    score, raw = fit.selection_score(m, noise, 0), fit.selection_loss(m, noise, 0)
+    assert 0 < score < raw - 1.0  # the oracle's loss on the same sequences (above 1 at sigma_max = 4) is taken off
+    calls = []
+    real = fit.evaluate
+
+    def one_block_explodes(model, noise, key, num, d, n):
+        calls.append(num)
+        out = real(model, noise, key, num, d, n)
+        return {**out, "adjusted_loss": out["adjusted_loss"] * (1e6 if len(calls) == 2 else 1.0)}
+
+    monkeypatch.setattr(fit, "evaluate", one_block_explodes)
+    assert fit.selection_score(m, noise, 0) == pytest.approx(score, rel=0.2) and calls == [method.SELECTION_NUM // method.SELECTION_BLOCKS] * method.SELECTION_BLOCKS
+    monkeypatch.setattr(fit, "evaluate", lambda *a: {**real(*a), "adjusted_loss": np.array([np.nan])})
+    assert fit.selection_score(m, noise, 0) == np.inf

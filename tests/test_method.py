@@ -97,6 +97,7 @@ def test_the_names_of_a_lineage_are_those_of_each_model_alone():
 def test_the_wsd_rule_is_a_relative_fall_below_the_best_look_and_a_wsd_budget_is_named_for_it():
     assert method.still_falling(np.array([1.0, 1.0, 1.0, np.nan]), np.array([0.97, 0.99, 1.2, 0.5]), 0.02).tolist() == [True, False, False, False]
     assert method.still_falling(np.array([1.0]), np.array([np.inf]), 0.02).tolist() == [False]
+    assert method.still_falling(np.array([np.inf, -0.01, -0.01]), np.array([5.0, -0.0103, -0.0101]), 0.02).tolist() == [True, True, False]
     cosine, wsd = method.Budget(), method.Budget(steps=4000, schedule="wsd", phase=200, cooldown=200, plateau=0.01)
     assert method.falling_rule(cosine) is None and method.falling_rule(wsd)(np.array([1.0]), np.array([0.98])).tolist() == [True]
     cfg, noise = ModelConfig("diag", 3), Uniform(1.0)
