@@ -63,7 +63,9 @@ def test_a_model_is_trained_after_every_model_it_starts_from():
 
 
 def test_the_profiles_are_budgets_of_the_method_and_the_papers_has_no_warm_start():
-    assert set(method.PROFILES) == {"fast", "quick", "paper", "tiny"}
+    assert set(method.PROFILES) == {"fast", "adaptive", "quick", "paper", "tiny"}
+    adaptive = method.get_profile("adaptive").budget
+    assert (adaptive.schedule, method.falling_rule(adaptive) is not None) == ("wsd", True)
     paper = method.get_profile("paper").budget
     cfg = ModelConfig("full", 7)
     assert method.parents(paper, cfg, Uniform(5.0)) == (None, None) and method.random_starts(paper, cfg, Uniform(5.0)) == 1
