@@ -32,7 +32,7 @@ import numpy as np
 from lintx import store
 from lintx.checkpoint import Checkpoint, DivergedError, from_training
 from lintx.method import (MAX_RETRIES, RETRY_LR_DIVISOR, SELECTION_BLOCKS, SELECTION_NUM, START_STRIDE, VALIDATION_FACTOR, VALIDATION_SLACK, Profile,
-                          falling_rule, get_profile, names, parents, random_starts, recipe)
+                          contained_start, falling_rule, get_profile, names, parents, random_starts, recipe)
 from lintx.metrics import evaluate
 from lintx.model import Model, ModelConfig, to_full
 from lintx.tasks import Noise
@@ -105,12 +105,14 @@ def _selection_of_stack(cfg: ModelConfig, noise: Noise, seed: int, params: dict)
                      for i in range(len(next(iter(params.values()))))])
 
 
-def _wsd(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int) -> dict:
-    """How a wsd budget's training judges its cooled copies: by their selection loss, under the method's rule
-    (``look`` and ``falling`` of :func:`lintx.train.train`); nothing for another schedule."""
+def _wsd(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int, start_scores: Optional[list]) -> dict:
+    """How a wsd budget's training judges its cooled copies: by their :func:`selection_score`, under the
+    method's rule given the scores of the starts (``look`` and ``falling`` of :func:`lintx.train.train`);
+    nothing for another schedule."""
     if prof.budget.schedule != "wsd":
         return {}
-    return {"look": lambda params: _selection_of_stack(cfg, noise, seed, params), "falling": falling_rule(prof.budget)}
+    return {"look": lambda params: _selection_of_stack(cfg, noise, seed, params),
+            "falling": falling_rule(prof.budget, np.asarray(start_scores), contained_start(prof.budget, cfg, noise))}
 
 
 def selection_losses(cfg: ModelConfig, noise: Noise, seed: int, result: TrainResult, score=selection_loss) -> np.ndarray:
@@ -140,7 +142,7 @@ def best_candidate(cfg: ModelConfig, noise: Noise, tc: TrainConfig, seed: int, r
     return dataclasses.replace(ckpt, meta=meta)
 
 
-def against_starts(ckpt: Checkpoint, init: list, seed: int, score=selection_loss) -> Checkpoint:
+def against_starts(ckpt: Checkpoint, init: list, seed: int, score=selection_loss, losses: Optional[list] = None) -> Checkpoint:
     """``ckpt``, or the untrained start in ``init`` (raw parameters of ``ckpt.cfg``) with a lower loss on the
     seed's selection sequences, so training never makes a model worse than where it started there. The
     sidecar records the starts' losses (``start_losses``) and, if one was kept, which (``kept_start``, its
@@ -148,7 +150,7 @@ def against_starts(ckpt: Checkpoint, init: list, seed: int, score=selection_loss
     known = ckpt.meta.get("selection_losses")  # computed already where several candidates trained
     trained = known[ckpt.meta["start"]] if known else score(ckpt.model, ckpt.noise, seed)
     trained = np.inf if trained is None else trained
-    losses = [score(Model(ckpt.cfg, params), ckpt.noise, seed) for params in init]
+    losses = [score(Model(ckpt.cfg, params), ckpt.noise, seed) for params in init] if losses is None else losses
     meta = {**ckpt.meta, "trained_selection_loss": float(trained) if np.isfinite(trained) else None,
             "start_losses": [float(x) if np.isfinite(x) else None for x in losses]}
     i = int(np.argmin(losses))
@@ -195,7 +197,7 @@ def num_candidates(prof: Profile, cfg: ModelConfig, noise: Noise) -> int:
     return sum(p is not None for p in parents(prof.budget, cfg, noise)) + random_starts(prof.budget, cfg, noise)
 
 
-def _accepted(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int, tc: TrainConfig, init: list, callback) -> tuple:
+def _accepted(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int, tc: TrainConfig, init: list, callback, wsd: dict) -> tuple:
     """The candidates of ``(cfg, noise, seed)`` through acceptance: trained together from ``init`` with ``tc``,
     the best held-out checked, and retried at a lower learning rate while it diverges. Returns
     ``(checkpoint or None, problem or None, validation loss, retries, the last TrainResult, the last recipe)``;
@@ -203,7 +205,7 @@ def _accepted(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int, tc: Trai
     for retry in range(MAX_RETRIES + 1):
         try:
             with precision(tc):  # training and gathering the weights; the held-out check is float32
-                result = train(cfg, noise, tc, seeds=start_seeds(seed, len(init)), callback=callback, init=init, **_wsd(prof, cfg, noise, seed))
+                result = train(cfg, noise, tc, seeds=start_seeds(seed, len(init)), callback=callback, init=init, **wsd)
                 ckpt = best_candidate(cfg, noise, tc, seed, result, scorer(prof))  # raises DivergedError if training diverged
             validation_loss = held_out_loss(ckpt, prof.validation_num)
             problem = held_out_problem(ckpt, validation_loss)
@@ -234,9 +236,10 @@ def _fit(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int, paths: dict, 
             warm = [warm_start(cfg, noise, p, seed, tc) for p in starts]
             init = [*warm, *(random_init(cfg, noise, tc, s) for s in random)]
         start = time.perf_counter()
-        ckpt, problem, validation_loss, retry, result, tc = _accepted(prof, cfg, noise, seed, tc, init, callback)
+        scores = [selection_score(Model(cfg, p), noise, seed) for p in init] if prof.budget.schedule == "wsd" else None
+        ckpt, problem, validation_loss, retry, result, tc = _accepted(prof, cfg, noise, seed, tc, init, callback, _wsd(prof, cfg, noise, seed, scores))
         if ckpt is not None:
-            ckpt = against_starts(ckpt, init, seed, scorer(prof))
+            ckpt = against_starts(ckpt, init, seed, scorer(prof), scores)
         elif warm:  # every training diverged: the best warm start
             ckpt, problem = kept_start(cfg, noise, tc, seed, warm, problem, retry, prof.validation_num, scorer(prof)), None
         if problem is not None:

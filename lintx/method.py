@@ -172,20 +172,41 @@ def recipe(budget: Budget, cfg: ModelConfig, noise: Noise) -> TrainConfig:
     return TrainConfig(**{**budget._train_fields(), "batch": batch(budget, cfg), "lr": lr})
 
 
-def still_falling(best: np.ndarray, now: np.ndarray, plateau: float) -> np.ndarray:
-    """The wsd schedule's rule (:func:`lintx.train.train`), per candidate: its loss still falls if the
-    score of its newly cooled copy (the adjusted selection loss, :func:`lintx.fit.selection_score`: what is
-    left to gain above the oracle) is below that of its best earlier copy (``inf`` before the first) by more
-    than ``plateau`` times the best's size. Not finite: it does not fall."""
-    best, now = np.asarray(best, np.float64), np.asarray(now, np.float64)
-    with np.errstate(invalid="ignore"):
-        return now < np.where(np.isinf(best), best, best - plateau * np.abs(best))
+def still_falling(looks: np.ndarray, starts: np.ndarray, contained: Optional[int], plateau: float) -> bool:
+    """The wsd schedule's rule for one model, whose candidates train together (:func:`lintx.train.train`):
+    it trains on while its best score still falls. ``looks`` ``(S, k)``: the scores of the cooled copies so
+    far of its ``S`` candidates (:func:`lintx.fit.selection_score`: the adjusted selection loss, what is left
+    to gain above the oracle); ``starts`` ``(S,)``: the scores of their untrained starts; ``contained``: the
+    index of the start embedded from the variant the model contains (None where there is none).
+
+    The newest look falls if its lowest copy is below a reference by more than ``plateau`` times the
+    reference's size. The first look's reference is the contained model (the nesting's floor: a model whose
+    first copies cannot beat the simpler variant it contains stops; one without, GD++, looks twice). Later
+    looks are compared with everything before them, every start and copy: so a model grown from a shallower
+    one has a doubling to leave the parent's minimum (DIAG with 4 layers, ``benchmarks/RESULTS.md``), and
+    a candidate that falls but stays above the model's best does not keep it training. Nothing names a
+    setting, depth or variant."""
+    looks, starts = np.asarray(looks, np.float64), np.asarray(starts, np.float64)
+    lowest = lambda x: np.min(np.where(np.isfinite(x), x, np.inf), initial=np.inf)
+    now = lowest(looks[:, -1])
+    if looks.shape[1] == 1:
+        ref = np.inf if contained is None else lowest(starts[contained])
+    else:
+        ref = min(lowest(starts), lowest(looks[:, :-1]))
+    return bool(now < ref - plateau * abs(ref)) if np.isfinite(ref) else bool(np.isfinite(now))
 
 
-def falling_rule(budget: Budget):
-    """:func:`still_falling` at ``budget.plateau``, as :func:`lintx.train.train` asks for it (None unless the
-    budget's schedule is not wsd)."""
-    return functools.partial(still_falling, plateau=budget.plateau) if budget.schedule == "wsd" else None
+def falling_rule(budget: Budget, starts: np.ndarray, contained: Optional[int]):
+    """:func:`still_falling` of a model with these ``starts`` at ``budget.plateau``, as
+    :func:`lintx.train.train` asks for it: ``falling(looks) -> bool``."""
+    return functools.partial(still_falling, starts=starts, contained=contained, plateau=budget.plateau)
+
+
+def contained_start(budget: Budget, cfg: ModelConfig, noise: Noise) -> Optional[int]:
+    """The index, among ``cfg``'s starts (the warm ones in :func:`parents`' order, then the random ones), of
+    the start embedded from the variant it contains; None where there is none."""
+    grown, embedded = parents(budget, cfg, noise)
+    return None if embedded is None else int(grown is not None)
 
 
 def grown_from(cfg: ModelConfig, noise: Noise) -> Optional[ModelConfig]:
@@ -263,7 +284,8 @@ def _key(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int, memo: dict) -
     if prof.budget.schedule == "wsd":
         out["wsd"] = {"plateau": prof.budget.plateau, "selection_num": SELECTION_NUM, "blocks": SELECTION_BLOCKS,
                       "look": "median over the blocks of the adjusted selection loss of each cooled copy",
-                      "goes on": "while a copy is below its best earlier copy by plateau x its size"}
+                      "goes on": "while the model's lowest new copy is below, by plateau x its size, the contained model's "
+                                  "start (first look), then every start and copy before it"}
     if embedded is not None:
         out["embedded_from"] = {"name": _name(prof, embedded, noise, seed, memo), "selection_num": SELECTION_NUM,
                                 "random_starts": k, "stride": START_STRIDE}

@@ -247,7 +247,7 @@ def train(
     callback: Optional[Callable[[int, np.ndarray], None]] = None,
     init: Optional[Sequence[dict]] = None,
     look: Optional[Callable[[dict], np.ndarray]] = None,
-    falling: Optional[Callable[[np.ndarray, np.ndarray], np.ndarray]] = None,
+    falling: Optional[Callable[[np.ndarray], bool]] = None,
 ) -> TrainResult:
     """Train one model per seed, all seeds at once (``vmap``). ``callback(steps_done, chunk_losses)``
     is called after every chunk with the chunk's mean loss per seed; progress bars live there, not here.
@@ -255,12 +255,11 @@ def train(
     seed's random initialisation.
 
     The wsd schedule (:mod:`lintx.schedule`) needs ``look(params) -> (S,)``, a loss of each seed's raw
-    parameters (stacked over seeds) on sequences other than the training batches, and ``falling(best, now)
-    -> (S,) bool``, the method's rule (:func:`lintx.method.still_falling`). After ``tc.phase`` held steps, and
-    after each doubling of them, a copy of every seed cools (over ``tc.cooldown`` steps times the doublings)
-    and is looked at; a seed keeps its best cooled copy (its first, or a later one that looks lower), and
-    training goes on while the rule says some seed's cooled copy still falls below its earlier ones, for at
-    most ``tc.steps`` held steps. So each look costs as much again as all before it, and a model trains
+    parameters (stacked over seeds) on sequences other than the training batches, and ``falling(looks) ->
+    bool``, the method's rule on the looks so far, ``(S, k)`` (:func:`lintx.method.still_falling`). After
+    ``tc.phase`` held steps, and after each doubling of them, a copy of every seed cools (over ``tc.cooldown``
+    steps times the doublings) and is looked at; a seed keeps its best cooled copy (its first, or a later one
+    that looks lower), and training goes on while the rule says so, for at most ``tc.steps`` held steps. So each look costs as much again as all before it, and a model trains
     about as long as it still gains from twice the steps.
     """
     if not isinstance(cfg, ModelConfig):
@@ -276,7 +275,7 @@ def train(
     if tc.dtype == "float64" and not jax.config.jax_enable_x64:
         raise ValueError("dtype float64 needs 64-bit JAX: set JAX_ENABLE_X64=1 before importing jax")
     if tc.schedule == "wsd" and (look is None or falling is None):
-        raise ValueError("the wsd schedule needs look(params) and falling(best, now): how a cooled copy is judged")
+        raise ValueError("the wsd schedule needs look(params) and falling(looks): how a cooled copy is judged")
     states, data_keys = _init_states(seeds, cfg, tc, noise, init)
     if tc.schedule == "wsd":
         return _train_wsd(cfg, noise, tc, seeds, states, data_keys, callback, look, falling)
@@ -319,9 +318,9 @@ def _train_wsd(cfg, noise, tc, seeds, states, data_keys, callback, look, falling
     then after each doubling (``2, 4, 8 ... x phase``), cooled over as many times ``tc.cooldown`` steps."""
     S = len(seeds)
     held = _cooling(S, NEVER, 1)
-    looks, best = [], np.full(S, np.inf)
-    kept, history, done, going, held_to = None, [], 0, np.ones(S, bool), tc.phase
-    while going.any() and held_to <= tc.steps:
+    looks = []
+    kept, history, done, going, held_to = None, [], 0, True, tc.phase
+    while going and held_to <= tc.steps:
         while done < held_to:
             states, losses = _train_chunk(states, data_keys, cfg, noise, tc, tc.chunk, held)
             history.append(np.asarray(jnp.mean(losses, axis=1), np.float64))
@@ -339,8 +338,7 @@ def _train_wsd(cfg, noise, tc, seeds, states, data_keys, callback, look, falling
         take = np.ones(S, bool) if kept is None else np.isfinite(now) & ~(now >= kept["loss"])  # the first copy, or a lower one
         kept = this if kept is None else {k: _where(take, v, kept[k]) for k, v in this.items()}
         looks.append(now)
-        going = np.asarray(falling(best, now), bool)
-        best, held_to = np.fmin(best, now), 2 * held_to
+        going, held_to = bool(falling(np.stack(looks, axis=1))), 2 * held_to
     return _result(cfg, noise, tc, seeds, kept["params"], kept["skipped"], history, kept["final"], steps=kept["steps"],
                    looks=np.stack(looks, axis=1))
 

@@ -65,7 +65,7 @@ def test_a_model_is_trained_after_every_model_it_starts_from():
 def test_the_profiles_are_budgets_of_the_method_and_the_papers_has_no_warm_start():
     assert set(method.PROFILES) == {"fast", "adaptive", "quick", "paper", "tiny"}
     adaptive = method.get_profile("adaptive").budget
-    assert (adaptive.schedule, method.falling_rule(adaptive) is not None) == ("wsd", True)
+    assert (adaptive.schedule, adaptive.plateau) == ("wsd", 0.05)
     paper = method.get_profile("paper").budget
     cfg = ModelConfig("full", 7)
     assert method.parents(paper, cfg, Uniform(5.0)) == (None, None) and method.random_starts(paper, cfg, Uniform(5.0)) == 1
@@ -96,12 +96,19 @@ def test_the_names_of_a_lineage_are_those_of_each_model_alone():
     assert all(n == method.name(prof, c, noise, 3) for c, n in lineage.items())
 
 
-def test_the_wsd_rule_is_a_relative_fall_below_the_best_look_and_a_wsd_budget_is_named_for_it():
-    assert method.still_falling(np.array([1.0, 1.0, 1.0, np.nan]), np.array([0.97, 0.99, 1.2, 0.5]), 0.02).tolist() == [True, False, False, False]
-    assert method.still_falling(np.array([1.0]), np.array([np.inf]), 0.02).tolist() == [False]
-    assert method.still_falling(np.array([np.inf, -0.01, -0.01]), np.array([5.0, -0.0103, -0.0101]), 0.02).tolist() == [True, True, False]
+def test_the_wsd_rule_asks_the_models_lowest_copy_to_fall_below_the_contained_start_then_below_all_before_it():
+    fall = lambda looks, starts, contained=None: method.still_falling(np.array(looks), np.array(starts), contained, 0.02)
+    # first look: against the contained model's start (index 1), not the grown start (index 0)
+    assert fall([[0.5], [1.2]], [0.4, 1.0], 1) and not fall([[0.99], [1.2]], [0.4, 1.0], 1)  # a copy above the grown start still goes on
+    assert fall([[5.0]], [0.1]) and not fall([[np.inf]], [0.1])  # nothing contained (GD++): the first look goes on if finite
+    # later looks: against every start and copy before, and the model's lowest new copy
+    assert not fall([[0.5, 0.45], [0.9, 0.8]], [0.4, 1.0], 1)  # falls, but stays above the grown start
+    assert fall([[0.5, 0.38], [0.9, 0.8]], [0.4, 1.0], 1) and not fall([[0.5, 0.395], [0.9, 0.8]], [0.4, 1.0], 1)
+    assert fall([[np.nan, -0.0103]], [-0.01]) and not fall([[np.nan, -0.0101]], [-0.01])  # a fall of the score's size, below 0 too
     cosine, wsd = method.Budget(), method.Budget(steps=4000, schedule="wsd", phase=200, cooldown=200, plateau=0.01)
-    assert method.falling_rule(cosine) is None and method.falling_rule(wsd)(np.array([1.0]), np.array([0.98])).tolist() == [True]
+    assert method.falling_rule(wsd, np.array([1.0]), None)(np.array([[0.5, 0.49]]))
+    assert method.contained_start(wsd, ModelConfig("full", 3), Uniform(1.0)) == 1 and method.contained_start(wsd, ModelConfig("diag", 1), Uniform(1.0)) == 0
+    assert method.contained_start(wsd, ModelConfig("gdpp", 3), Uniform(1.0)) is None
     cfg, noise = ModelConfig("diag", 3), Uniform(1.0)
     key = method.key(method.Profile("a", wsd, 1, ""), cfg, noise, 0)
     assert key["wsd"]["plateau"] == 0.01 and key["train"]["phase"] == 200 and key["train"]["schedule"] == "wsd"

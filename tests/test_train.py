@@ -159,7 +159,7 @@ def test_wsd_training_lasts_as_long_as_the_rule_says_the_cooled_copies_fall(gain
         seen.append(params)
         return np.full(2, 10.0 - len(seen))  # each copy looks lower than the last
 
-    result = train(cfg, noise, tc, seeds=(0, 1), look=look, falling=lambda best, now: np.full(len(now), gains))
+    result = train(cfg, noise, tc, seeds=(0, 1), look=look, falling=lambda looks: gains)
     assert result.looks.shape == (2, looks) and result.steps.tolist() == [steps, steps]
     assert result.loss_history.shape == (2, (steps // 3 * 2) // tc.chunk)  # held steps: two thirds
     np.testing.assert_array_equal(result.params["p"], seen[-1]["p"])  # the kept copy is the last (and lowest) looked at
@@ -177,7 +177,7 @@ def test_a_seed_keeps_its_lowest_cooled_copy_and_training_goes_on_while_any_seed
         seen.append(params)
         return np.array(next(values))
 
-    result = train(cfg, noise, TrainConfig(**WSD), seeds=(0, 1), look=look, falling=lambda best, now: now < 0.9 * best)
+    result = train(cfg, noise, TrainConfig(**WSD), seeds=(0, 1), look=look, falling=lambda looks: (looks[:, -1] < 0.9 * np.min(looks[:, :-1], axis=1, initial=np.inf)).any())
     assert result.looks.tolist() == [[3.0, 4.0, 3.5, 3.5], [4.0, 3.0, 2.0, 2.0]]  # the second and third copies gain for seed 1 only
     assert result.steps.tolist() == [150, 600]  # seed 1 keeps the third copy (held 400 steps), not the fourth (no lower)
     np.testing.assert_array_equal(result.params["p"][0], seen[0]["p"][0])
