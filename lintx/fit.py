@@ -33,7 +33,7 @@ from lintx import store
 from lintx.checkpoint import Checkpoint, DivergedError, from_training
 from lintx.method import (MAX_RETRIES, RETRY_LR_DIVISOR, SELECTION_BLOCKS, SELECTION_NUM, START_STRIDE, VALIDATION_FACTOR, VALIDATION_SLACK, Profile,
                           contained_start, falling_rule, get_profile, names, parents, random_starts, recipe)
-from lintx.metrics import evaluate
+from lintx.metrics import draw, evaluate, evaluate_drawn
 from lintx.model import Model, ModelConfig, to_full
 from lintx.tasks import Noise
 from lintx.train import TrainConfig, TrainResult, check_seed, embed, grow, random_init, train, unstack
@@ -73,19 +73,29 @@ def selection_loss(model: Model, noise: Noise, seed: int) -> float:
     return loss if np.isfinite(loss) else np.inf
 
 
-def selection_score(model: Model, noise: Noise, seed: int) -> float:
-    """The wsd method's score of ``model`` on ``seed``'s selection stream: the median, over
-    ``SELECTION_BLOCKS`` blocks of its ``SELECTION_NUM`` sequences, of the block's adjusted loss (the loss
-    above the oracle's on the same sequences, as Table 1 reports it). As Table 1's protocol takes the median
-    of five evaluation sets, a few extreme sequences do not decide it; and a relative fall of it is a fall of
-    what is left to gain, not of the noise's floor. ``inf`` if a block is not finite (a model that overflows
-    on some sequence is not kept)."""
+def selection_blocks(noise: Noise, seed: int, d: int, n: int) -> list:
+    """``seed``'s selection sequences drawn once (:func:`lintx.metrics.draw`), in the ``SELECTION_BLOCKS``
+    blocks that :func:`selection_scores` scores a model on."""
     key = jax.random.fold_in(jax.random.key(check_seed(seed)), _SELECTION_STREAM)
-    num, cfg = SELECTION_NUM // SELECTION_BLOCKS, model.cfg
     with jax.enable_x64(False):
-        blocks = [float(np.asarray(evaluate(model, noise, jax.random.fold_in(key, b), num, cfg.d, cfg.n)["adjusted_loss"])[-1])
-                  for b in range(SELECTION_BLOCKS)]
-    return float(np.median(blocks)) if np.all(np.isfinite(blocks)) else np.inf
+        return [draw(noise, jax.random.fold_in(key, b), SELECTION_NUM // SELECTION_BLOCKS, d, n) for b in range(SELECTION_BLOCKS)]
+
+
+def selection_scores(models: Sequence[Model], blocks: list) -> np.ndarray:
+    """The wsd method's score of each of ``models`` on a seed's selection blocks (:func:`selection_blocks`):
+    the median, over the blocks, of the block's adjusted loss (the loss above the oracle's on the same
+    sequences, as Table 1 reports it). As Table 1's protocol takes the median of five evaluation sets, a
+    few extreme sequences do not decide it; and a relative fall of it is a fall of what is left to gain, not
+    of the noise's floor. ``inf`` where a block is not finite (a model that overflows on some sequence is not
+    kept)."""
+    with jax.enable_x64(False):
+        per_block = np.array([[float(np.asarray(r["adjusted_loss"])[-1]) for r in evaluate_drawn(models, chunks)] for chunks in blocks])
+    return np.where(np.all(np.isfinite(per_block), axis=0), np.median(per_block, axis=0), np.inf)
+
+
+def selection_score(model: Model, noise: Noise, seed: int) -> float:
+    """:func:`selection_scores` of one model on ``seed``'s selection sequences."""
+    return float(selection_scores([model], selection_blocks(noise, seed, model.cfg.d, model.cfg.n))[0])
 
 
 def scorer(prof: Profile) -> Callable[[Model, Noise, int], float]:
@@ -99,20 +109,22 @@ def start_seeds(seed: int, starts: int) -> tuple[int, ...]:
     return tuple(check_seed(seed) + k * START_STRIDE for k in range(starts))
 
 
-def _selection_of_stack(cfg: ModelConfig, noise: Noise, seed: int, params: dict) -> np.ndarray:
-    """:func:`selection_score` of each of the raw parameters stacked in ``params`` (a wsd training's look)."""
-    return np.array([selection_score(Model(cfg, {k: x[i] for k, x in params.items()}), noise, seed)
-                     for i in range(len(next(iter(params.values()))))])
+def _selection_of_stack(cfg: ModelConfig, blocks: list, params: dict) -> np.ndarray:
+    """:func:`selection_scores` of each of the raw parameters stacked in ``params`` (a wsd training's look)."""
+    return selection_scores([Model(cfg, {k: x[i] for k, x in params.items()}) for i in range(len(next(iter(params.values()))))], blocks)
 
 
-def _wsd(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int, start_scores: Optional[list]) -> dict:
-    """How a wsd budget's training judges its cooled copies: by their :func:`selection_score`, under the
-    method's rule given the scores of the starts (``look`` and ``falling`` of :func:`lintx.train.train`);
-    nothing for another schedule."""
+def _wsd(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int, init: list) -> tuple[dict, Optional[list]]:
+    """How a wsd budget's training judges its cooled copies (``look`` and ``falling`` of
+    :func:`lintx.train.train`): by their :func:`selection_scores` on the seed's selection blocks, drawn once,
+    under the method's rule given the scores of the starts ``init``; and those scores. Nothing for another
+    schedule."""
     if prof.budget.schedule != "wsd":
-        return {}
-    return {"look": lambda params: _selection_of_stack(cfg, noise, seed, params),
-            "falling": falling_rule(prof.budget, np.asarray(start_scores), contained_start(prof.budget, cfg, noise))}
+        return {}, None
+    blocks = selection_blocks(noise, seed, cfg.d, cfg.n)
+    scores = selection_scores([Model(cfg, p) for p in init], blocks)
+    return ({"look": lambda params: _selection_of_stack(cfg, blocks, params),
+             "falling": falling_rule(prof.budget, scores, contained_start(prof.budget, cfg, noise))}, scores.tolist())
 
 
 def selection_losses(cfg: ModelConfig, noise: Noise, seed: int, result: TrainResult, score=selection_loss) -> np.ndarray:
@@ -236,8 +248,8 @@ def _fit(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int, paths: dict, 
             warm = [warm_start(cfg, noise, p, seed, tc) for p in starts]
             init = [*warm, *(random_init(cfg, noise, tc, s) for s in random)]
         start = time.perf_counter()
-        scores = [selection_score(Model(cfg, p), noise, seed) for p in init] if prof.budget.schedule == "wsd" else None
-        ckpt, problem, validation_loss, retry, result, tc = _accepted(prof, cfg, noise, seed, tc, init, callback, _wsd(prof, cfg, noise, seed, scores))
+        wsd, scores = _wsd(prof, cfg, noise, seed, init)
+        ckpt, problem, validation_loss, retry, result, tc = _accepted(prof, cfg, noise, seed, tc, init, callback, wsd)
         if ckpt is not None:
             ckpt = against_starts(ckpt, init, seed, scorer(prof), scores)
         elif warm:  # every training diverged: the best warm start

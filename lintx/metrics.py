@@ -134,13 +134,30 @@ def evaluate_many(predictors: Sequence, noise: Noise, key: jax.Array, num: int =
     """:func:`evaluate` of each of ``predictors`` on the same set, the same numbers, each chunk of sequences
     drawn once and its oracle solved once for all of them (sampling and the oracle cost about as much as a
     7-layer model: ``benchmarks/RESULTS.md``, "Evaluating many models on one set")."""
-    num = _check_num(num)
-    accs = [None] * len(predictors)
+    return evaluate_drawn(predictors, _drawn(noise, key, _check_num(num), d, n))
+
+
+def _drawn(noise: Noise, key: jax.Array, num: int, d: int, n: int):
+    """The chunks of :func:`evaluate`'s ``num`` sequences, one at a time, each with its oracle's half squared
+    errors: ``(tokens, y_query, oracle errors, sequences used)``."""
     for i, start in enumerate(range(0, num, EVAL_CHUNK)):
         b = _sample_chunk(jax.random.fold_in(key, i), noise, _chunk_size(num), d, n)
-        err_oracle = _oracle_half_sq_errors(b.tokens, b.sigma, b.y_query)
-        m = min(EVAL_CHUNK, num - start)
-        accs = [_add(acc, _half_sq_errors(p, b.tokens, b.y_query), err_oracle, m) for acc, p in zip(accs, predictors)]
+        yield b.tokens, b.y_query, _oracle_half_sq_errors(b.tokens, b.sigma, b.y_query), min(EVAL_CHUNK, num - start)
+
+
+def draw(noise: Noise, key: jax.Array, num: int, d: int = 10, n: int = 20) -> list:
+    """The sequences of :func:`evaluate` ``(noise, key, num)`` drawn and their oracle solved once, kept, so
+    that models can be scored on them again and again (:func:`evaluate_drawn`), as a training looks at its
+    copies; about 1 MB a thousand sequences at ``d = 10``."""
+    return list(_drawn(noise, key, _check_num(num), d, n))
+
+
+def evaluate_drawn(predictors: Sequence, chunks) -> list[dict]:
+    """:func:`evaluate_many` of ``predictors`` on sequences already drawn (:func:`draw`): the same numbers."""
+    accs, num = [None] * len(predictors), 0
+    for tokens, y, err_oracle, m in chunks:
+        accs = [_add(acc, _half_sq_errors(p, tokens, y), err_oracle, m) for acc, p in zip(accs, predictors)]
+        num += m
     return [_finish(acc, num) for acc in accs]
 
 

@@ -4,6 +4,7 @@ seed's selection sequences kept, a diverged training retried then refused or rep
 import dataclasses
 import json
 
+import jax
 import numpy as np
 import pytest
 
@@ -211,15 +212,19 @@ def test_the_wsd_score_is_the_median_over_blocks_of_the_adjusted_selection_loss(
     m = Model(ModelConfig("gdpp", 1), {"p": np.zeros((1, 1, 2), np.float32), "q": np.zeros((1, 1, 1), np.float32)})  # predicts 0
     score, raw = fit.selection_score(m, noise, 0), fit.selection_loss(m, noise, 0)
     assert 0 < score < raw - 1.0  # the oracle's loss on the same sequences (above 1 at sigma_max = 4) is taken off
+    key = jax.random.fold_in(jax.random.key(0), fit._SELECTION_STREAM)
+    per_block = [float(fit.evaluate(m, noise, jax.random.fold_in(key, b), method.SELECTION_NUM // method.SELECTION_BLOCKS, 10, 20)["adjusted_loss"][-1])
+                 for b in range(method.SELECTION_BLOCKS)]
+    assert score == pytest.approx(np.median(per_block), rel=1e-6)  # drawn once, the same sequences as evaluate's
     calls = []
-    real = fit.evaluate
+    real = fit.evaluate_drawn
 
-    def one_block_explodes(model, noise, key, num, d, n):
-        calls.append(num)
-        out = real(model, noise, key, num, d, n)
-        return {**out, "adjusted_loss": out["adjusted_loss"] * (1e6 if len(calls) == 2 else 1.0)}
+    def one_block_explodes(models, chunks):
+        calls.append(len(models))
+        out = real(models, chunks)
+        return [{**o, "adjusted_loss": o["adjusted_loss"] * (1e6 if len(calls) == 2 else 1.0)} for o in out]
 
-    monkeypatch.setattr(fit, "evaluate", one_block_explodes)
-    assert fit.selection_score(m, noise, 0) == pytest.approx(score, rel=0.2) and calls == [method.SELECTION_NUM // method.SELECTION_BLOCKS] * method.SELECTION_BLOCKS
-    monkeypatch.setattr(fit, "evaluate", lambda *a: {**real(*a), "adjusted_loss": np.array([np.nan])})
+    monkeypatch.setattr(fit, "evaluate_drawn", one_block_explodes)
+    assert fit.selection_score(m, noise, 0) == pytest.approx(score, rel=0.2) and calls == [1] * method.SELECTION_BLOCKS
+    monkeypatch.setattr(fit, "evaluate_drawn", lambda models, chunks: [{**o, "adjusted_loss": np.array([np.nan])} for o in real(models, chunks)])
     assert fit.selection_score(m, noise, 0) == np.inf
