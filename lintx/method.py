@@ -133,7 +133,7 @@ PROFILES = {p.name: p for p in (
     Profile("fast", Budget(), 5, "the method at its default budget: 1000 steps a candidate, batch 512 (FULL at d=10: 1024)"),
     Profile("adaptive", Budget(steps=6400, schedule="wsd", phase=400, cooldown=100, plateau=0.05), 5,
             "the method with its length by rule (in development): the rate held, a cooled copy looked at after 400 held steps "
-            "and each doubling, training on while a copy's score falls 5%, at most 6400 held steps"),
+            "and each doubling, training on while the model's lowest new copy scores 5% below what came before, at most 6400 held steps"),
     Profile("quick", Budget(steps=200, batch=256, chunk=50), 1,
             "the method at a fifth of the steps and half the batch, one seed: minutes for the grid (Binder, smoke runs)", 10_000),
     Profile("paper", Budget(steps=200_000, batch=2048, lr=1e-4, warmup=0.0, b2=0.999, init_std=0.01, chunk=1000, schedule="constant",

@@ -259,8 +259,9 @@ def train(
     bool``, the method's rule on the looks so far, ``(S, k)`` (:func:`lintx.method.still_falling`). After
     ``tc.phase`` held steps, and after each doubling of them, a copy of every seed cools (over ``tc.cooldown``
     steps times the doublings) and is looked at; a seed keeps its best cooled copy (its first, or a later one
-    that looks lower), and training goes on while the rule says so, for at most ``tc.steps`` held steps. So each look costs as much again as all before it, and a model trains
-    about as long as it still gains from twice the steps.
+    that looks lower), and training goes on while the rule says so, for at most ``tc.steps`` held steps. So
+    each look costs as much again as all before it, and a model trains about as long as it still gains from
+    twice the steps.
     """
     if not isinstance(cfg, ModelConfig):
         raise TypeError(f"cfg must be a ModelConfig, got {type(cfg).__name__}")
