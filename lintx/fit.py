@@ -160,7 +160,8 @@ def against_starts(ckpt: Checkpoint, init: list, seed: int, score=selection_loss
     sidecar records the starts' losses (``start_losses``) and, if one was kept, which (``kept_start``, its
     index in ``init``; ``start`` says which start the trained candidate came from)."""
     known = ckpt.meta.get("selection_losses")  # computed already where several candidates trained
-    trained = known[ckpt.meta["start"]] if known else score(ckpt.model, ckpt.noise, seed)
+    looks = [x for x in ckpt.meta.get("looks") or () if x is not None]  # a wsd training scored its kept copy: its lowest look
+    trained = known[ckpt.meta["start"]] if known else min(looks, default=np.inf) if "looks" in ckpt.meta else score(ckpt.model, ckpt.noise, seed)
     trained = np.inf if trained is None else trained
     losses = [score(Model(ckpt.cfg, params), ckpt.noise, seed) for params in init] if losses is None else losses
     meta = {**ckpt.meta, "trained_selection_loss": float(trained) if np.isfinite(trained) else None,
