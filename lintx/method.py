@@ -27,7 +27,6 @@ This module plans and names; it reads and writes no files. :mod:`lintx.fit` walk
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import numbers
@@ -54,7 +53,7 @@ RETRY_LR_DIVISOR = 3
 VALIDATION_FACTOR = 1.5
 VALIDATION_SLACK = 1e-3
 SELECTION_NUM = 50_000
-SELECTION_BLOCKS = 5  # wsd: a candidate's score is the median of its adjusted loss over this many blocks of them
+SELECTION_BLOCKS = 5  # wsd: the selection sequences are drawn and scored in this many blocks
 START_STRIDE = 1_000_000
 
 
@@ -131,9 +130,10 @@ class Profile:
 
 PROFILES = {p.name: p for p in (
     Profile("fast", Budget(), 5, "the method at its default budget: 1000 steps a candidate, batch 512 (FULL at d=10: 1024)"),
-    Profile("adaptive", Budget(steps=6400, schedule="wsd", phase=400, cooldown=100, plateau=0.05), 5,
+    Profile("patient", Budget(steps=6400, schedule="wsd", phase=400, cooldown=100, plateau=0.05), 5,
             "the method with its length by rule (in development): the rate held, a cooled copy looked at after 400 held steps "
-            "and each doubling, training on while the model's lowest new copy scores 5% below what came before, at most 6400 held steps"),
+            "and each doubling, each candidate training on while its copies fall 5% a doubling and its fall could still take it "
+            "below the model's best, at most 6400 held steps"),
     Profile("quick", Budget(steps=200, batch=256, chunk=50), 1,
             "the method at a fifth of the steps and half the batch, one seed: minutes for the grid (Binder, smoke runs)", 10_000),
     Profile("paper", Budget(steps=200_000, batch=2048, lr=1e-4, warmup=0.0, b2=0.999, init_std=0.01, chunk=1000, schedule="constant",
@@ -172,41 +172,48 @@ def recipe(budget: Budget, cfg: ModelConfig, noise: Noise) -> TrainConfig:
     return TrainConfig(**{**budget._train_fields(), "batch": batch(budget, cfg), "lr": lr})
 
 
-def still_falling(looks: np.ndarray, starts: np.ndarray, contained: Optional[int], plateau: float) -> bool:
-    """The wsd schedule's rule for one model, whose candidates train together (:func:`lintx.train.train`):
-    it trains on while its best score still falls. ``looks`` ``(S, k)``: the scores of the cooled copies so
-    far of its ``S`` candidates (:func:`lintx.fit.selection_score`: the adjusted selection loss, what is left
-    to gain above the oracle); ``starts`` ``(S,)``: the scores of their untrained starts; ``contained``: the
-    index of the start embedded from the variant the model contains (None where there is none).
+def still_falling(looks: np.ndarray, starts: np.ndarray, plateau: float, doublings_left: int) -> np.ndarray:
+    """The wsd schedule's rule, per candidate of one model (:func:`lintx.train.train` trains them together
+    and drops those it stops): which candidates train on. ``looks`` ``(S, k)``: the scores of the cooled
+    copies so far of the model's ``S`` candidates (:func:`lintx.fit.selection_score`: the adjusted selection
+    loss, what is left to gain above the oracle; NaN where a candidate was not looked at); ``starts``
+    ``(S,)``: the scores of their untrained starts; ``doublings_left``: the looks the budget still allows.
 
-    The newest look falls if its lowest copy is below a reference by more than ``plateau`` times the
-    reference's size. The first look's reference is the contained model (the nesting's floor: a model whose
-    first copies cannot beat the simpler variant it contains stops; one without, GD++, looks twice). Later
-    looks are compared with everything before them, every start and copy: so a model grown from a shallower
-    one has a doubling to leave the parent's minimum (DIAG with 4 layers, ``benchmarks/RESULTS.md``), and
-    a candidate that falls but stays above the model's best does not keep it training. Nothing names a
-    setting, depth or variant."""
+    Every candidate trains on after its first look (a doubling to leave its start's basin: a start can rise
+    before it falls to a better minimum, as DIAG with 4 layers embedded from GD++ does). After that, a
+    candidate trains on while both hold, for its newest copy ``v``:
+    - it falls: ``v`` is below the candidate's own best before it (its start, its earlier copies) by
+      ``plateau`` times that best's size;
+    - it can still matter: its last fall ``f`` (from that best to ``v``), repeated for every doubling left,
+      takes it below the model's best so far (every start and copy, ``v`` included) by ``plateau`` times its
+      size. A model's loss falls about as much per doubling of its steps, so this stops a candidate that
+      falls but stays above a better one (FULL above the DIAG model it contains) and never one that leads.
+    So a start that training makes worse (the exact embedding of a smaller variant, a critical point of the
+    larger one's extra parameters) stops at its second look, and a grown model trains as long as it gains.
+    Nothing names a setting, depth or variant."""
     looks, starts = np.asarray(looks, np.float64), np.asarray(starts, np.float64)
-    lowest = lambda x: np.min(np.where(np.isfinite(x), x, np.inf), initial=np.inf)
-    now = lowest(looks[:, -1])
     if looks.shape[1] == 1:
-        ref = np.inf if contained is None else lowest(starts[contained])
-    else:
-        ref = min(lowest(starts), lowest(looks[:, :-1]))
-    return bool(now < ref - plateau * abs(ref)) if np.isfinite(ref) else bool(np.isfinite(now))
+        return np.isfinite(looks[:, 0]) & (doublings_left > 0)
+    finite = lambda x: np.where(np.isfinite(x), x, np.inf)
+    v = finite(looks[:, -1])
+    before = np.min(np.concatenate([finite(starts)[:, None], finite(looks[:, :-1])], axis=1), axis=1)
+    best = min(np.min(finite(starts)), np.min(finite(looks)))
+    with np.errstate(invalid="ignore"):  # inf - inf where a start or a copy is not finite
+        falls = np.isfinite(v) & (~np.isfinite(before) | (v < before - plateau * np.abs(before)))
+        fall = np.where(np.isfinite(before), before - v, np.inf)
+        matters = (v - doublings_left * fall < best - plateau * abs(best)) if doublings_left else np.zeros(len(v), bool)
+    return falls & matters
 
 
-def falling_rule(budget: Budget, starts: np.ndarray, contained: Optional[int]):
+def falling_rule(budget: Budget, starts: np.ndarray):
     """:func:`still_falling` of a model with these ``starts`` at ``budget.plateau``, as
-    :func:`lintx.train.train` asks for it: ``falling(looks) -> bool``."""
-    return functools.partial(still_falling, starts=starts, contained=contained, plateau=budget.plateau)
-
-
-def contained_start(budget: Budget, cfg: ModelConfig, noise: Noise) -> Optional[int]:
-    """The index, among ``cfg``'s starts (the warm ones in :func:`parents`' order, then the random ones), of
-    the start embedded from the variant it contains; None where there is none."""
-    grown, embedded = parents(budget, cfg, noise)
-    return None if embedded is None else int(grown is not None)
+    :func:`lintx.train.train` asks for it: ``falling(looks) -> (S,) bool``. After ``k`` looks the next would
+    come after ``phase * 2**k`` held steps; the doublings left are those within ``budget.steps``."""
+    def falling(looks: np.ndarray) -> np.ndarray:
+        k = np.shape(looks)[1]
+        left = int(np.floor(np.log2(budget.steps / budget.phase))) + 1 - k if budget.phase else 0
+        return still_falling(looks, starts, budget.plateau, max(left, 0))
+    return falling
 
 
 def grown_from(cfg: ModelConfig, noise: Noise) -> Optional[ModelConfig]:
@@ -283,9 +290,9 @@ def _key(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int, memo: dict) -
         out["starts"] = {"starts": k, "stride": START_STRIDE, "selection_num": SELECTION_NUM}
     if prof.budget.schedule == "wsd":
         out["wsd"] = {"plateau": prof.budget.plateau, "selection_num": SELECTION_NUM, "blocks": SELECTION_BLOCKS,
-                      "look": "median over the blocks of the adjusted selection loss of each cooled copy",
-                      "goes on": "while the model's lowest new copy is below, by plateau x its size, the contained model's "
-                                  "start (first look), then every start and copy before it"}
+                      "look": "the adjusted selection loss of each cooled copy, over every selection sequence",
+                      "goes on": "each candidate after its first look, then while its new copy is below its own best before by plateau x its size, and its last "
+                                  "fall, repeated for the doublings left, takes it below the model's best by as much"}
     if embedded is not None:
         out["embedded_from"] = {"name": _name(prof, embedded, noise, seed, memo), "selection_num": SELECTION_NUM,
                                 "random_starts": k, "stride": START_STRIDE}

@@ -256,10 +256,11 @@ def train(
 
     The wsd schedule (:mod:`lintx.schedule`) needs ``look(params) -> (S,)``, a loss of each seed's raw
     parameters (stacked over seeds) on sequences other than the training batches, and ``falling(looks) ->
-    bool``, the method's rule on the looks so far, ``(S, k)`` (:func:`lintx.method.still_falling`). After
-    ``tc.phase`` held steps, and after each doubling of them, a copy of every seed cools (over ``tc.cooldown``
-    steps times the doublings) and is looked at; a seed keeps its best cooled copy (its first, or a later one
-    that looks lower), and training goes on while the rule says so, for at most ``tc.steps`` held steps. So
+    (S,) bool``, the method's rule on the looks so far, ``(S, k)``: which seeds train on
+    (:func:`lintx.method.still_falling`). After ``tc.phase`` held steps, and after each doubling of them, a
+    copy of every seed still training cools (over ``tc.cooldown`` steps times the doublings) and is looked
+    at; a seed keeps its best cooled copy (its first, or a later one that looks lower), and trains on while
+    the rule says so, for at most ``tc.steps`` held steps; a seed it stops costs nothing more. So
     each look costs as much again as all before it, and a model trains about as long as it still gains from
     twice the steps.
     """
@@ -316,32 +317,43 @@ def _where(take: np.ndarray, new, old):
 
 def _train_wsd(cfg, noise, tc, seeds, states, data_keys, callback, look, falling) -> TrainResult:
     """:func:`train` under the wsd schedule: held steps, a copy cooled and looked at after ``tc.phase`` of them,
-    then after each doubling (``2, 4, 8 ... x phase``), cooled over as many times ``tc.cooldown`` steps."""
+    then after each doubling (``2, 4, 8 ... x phase``), cooled over as many times ``tc.cooldown`` steps. A seed
+    the rule stops trains no further (it leaves the vmapped batch); its later looks are NaN."""
     S = len(seeds)
-    held = _cooling(S, NEVER, 1)
-    looks = []
-    kept, history, done, going, held_to = None, [], 0, True, tc.phase
-    while going and held_to <= tc.steps:
+    looks, history = [], []
+    kept, done, going, held_to = None, 0, np.ones(S, bool), tc.phase
+    while going.any() and held_to <= tc.steps:
+        live = np.flatnonzero(going)
+        sub, keys, held = jax.tree_util.tree_map(lambda x: x[live], states), data_keys[live], _cooling(len(live), NEVER, 1)
         while done < held_to:
-            states, losses = _train_chunk(states, data_keys, cfg, noise, tc, tc.chunk, held)
-            history.append(np.asarray(jnp.mean(losses, axis=1), np.float64))
+            sub, losses = _train_chunk(sub, keys, cfg, noise, tc, tc.chunk, held)
+            history.append(_scatter(S, live, np.asarray(jnp.mean(losses, axis=1), np.float64)))
             done += tc.chunk
             if callback is not None:
-                callback(done, history[-1])
+                callback(done, history[-1][live])
+        states = jax.tree_util.tree_map(lambda x, y: x.at[live].set(y), states, sub)
         cooldown = tc.cooldown * (done // tc.phase)
-        copy, cool = states, _cooling(S, done, cooldown)
+        copy, cool = sub, _cooling(len(live), done, cooldown)
         for _ in range(cooldown // tc.chunk):
-            copy, losses = _train_chunk(copy, data_keys, cfg, noise, tc, tc.chunk, cool)
-        params, final = _raw(cfg, noise, tc, copy[0]), np.asarray(jnp.mean(losses, axis=1), np.float64)
-        now = np.asarray(look(params), np.float64)
-        this = dict(params=params, final=final, skipped=np.asarray(copy[1].total_notfinite).reshape(S),
-                    steps=np.full(S, done + cooldown), loss=now)
-        take = np.ones(S, bool) if kept is None else np.isfinite(now) & ~(now >= kept["loss"])  # the first copy, or a lower one
+            copy, losses = _train_chunk(copy, keys, cfg, noise, tc, tc.chunk, cool)
+        params = _raw(cfg, noise, tc, copy[0])
+        now = _scatter(S, live, np.asarray(look(params), np.float64))
+        this = dict(params={k: _scatter(S, live, x) for k, x in params.items()}, final=_scatter(S, live, np.asarray(jnp.mean(losses, axis=1), np.float64)),
+                    skipped=_scatter(S, live, np.asarray(copy[1].total_notfinite).reshape(len(live))), steps=np.full(S, done + cooldown), loss=now)
+        take = going & (np.ones(S, bool) if kept is None else np.isfinite(now) & ~(now >= kept["loss"]))  # the first copy, or a lower one
         kept = this if kept is None else {k: _where(take, v, kept[k]) for k, v in this.items()}
         looks.append(now)
-        going, held_to = bool(falling(np.stack(looks, axis=1))), 2 * held_to
+        going, held_to = going & np.asarray(falling(np.stack(looks, axis=1)), bool).reshape(S), 2 * held_to
     return _result(cfg, noise, tc, seeds, kept["params"], kept["skipped"], history, kept["final"], steps=kept["steps"],
                    looks=np.stack(looks, axis=1))
+
+
+def _scatter(S: int, live: np.ndarray, x) -> np.ndarray:
+    """``x`` of the live seeds (leading axis) at their places among ``S``, NaN (0 for integers) elsewhere."""
+    x = np.asarray(x)
+    out = np.full((S,) + x.shape[1:], np.nan if np.issubdtype(x.dtype, np.floating) else 0, x.dtype)
+    out[live] = x
+    return out
 
 
 def unstack(result: TrainResult, i: int) -> dict:

@@ -204,10 +204,10 @@ def test_a_wsd_budget_looks_at_each_cooled_copy_on_the_selection_sequences_and_k
     assert key["train"]["schedule"] == "wsd" and key["wsd"]["plateau"] == 0.02 and key["wsd"]["blocks"] == method.SELECTION_BLOCKS
 
 
-def test_the_wsd_score_is_the_median_over_blocks_of_the_adjusted_selection_loss(monkeypatch):
+def test_the_wsd_score_is_the_adjusted_selection_loss_over_every_block_tails_included(monkeypatch):
     """The score is the loss above the oracle's (so a trained model is scored near its adjusted loss, far
-    below its raw loss at high noise), and one block that explodes does not decide it; a block that is not
-    finite does."""
+    below its raw loss at high noise), over every selection sequence: one block that explodes raises it, as
+    one sequence in 100,000 raises a set of Table 1; a block that is not finite makes it inf."""
     noise = Uniform(4.0)
     m = Model(ModelConfig("gdpp", 1), {"p": np.zeros((1, 1, 2), np.float32), "q": np.zeros((1, 1, 1), np.float32)})  # predicts 0
     score, raw = fit.selection_score(m, noise, 0), fit.selection_loss(m, noise, 0)
@@ -215,7 +215,7 @@ def test_the_wsd_score_is_the_median_over_blocks_of_the_adjusted_selection_loss(
     key = jax.random.fold_in(jax.random.key(0), fit._SELECTION_STREAM)
     per_block = [float(fit.evaluate(m, noise, jax.random.fold_in(key, b), method.SELECTION_NUM // method.SELECTION_BLOCKS, 10, 20)["adjusted_loss"][-1])
                  for b in range(method.SELECTION_BLOCKS)]
-    assert score == pytest.approx(np.median(per_block), rel=1e-6)  # drawn once, the same sequences as evaluate's
+    assert score == pytest.approx(np.mean(per_block), rel=1e-6)  # drawn once, the same sequences as evaluate's
     calls = []
     real = fit.evaluate_drawn
 
@@ -225,6 +225,7 @@ def test_the_wsd_score_is_the_median_over_blocks_of_the_adjusted_selection_loss(
         return [{**o, "adjusted_loss": o["adjusted_loss"] * (1e6 if len(calls) == 2 else 1.0)} for o in out]
 
     monkeypatch.setattr(fit, "evaluate_drawn", one_block_explodes)
-    assert fit.selection_score(m, noise, 0) == pytest.approx(score, rel=0.2) and calls == [1] * method.SELECTION_BLOCKS
+    exploded = fit.selection_score(m, noise, 0)
+    assert exploded == pytest.approx(score + (1e6 - 1) * per_block[1] / method.SELECTION_BLOCKS, rel=1e-5) and calls == [1] * method.SELECTION_BLOCKS
     monkeypatch.setattr(fit, "evaluate_drawn", lambda models, chunks: [{**o, "adjusted_loss": np.array([np.nan])} for o in real(models, chunks)])
     assert fit.selection_score(m, noise, 0) == np.inf

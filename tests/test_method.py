@@ -63,9 +63,9 @@ def test_a_model_is_trained_after_every_model_it_starts_from():
 
 
 def test_the_profiles_are_budgets_of_the_method_and_the_papers_has_no_warm_start():
-    assert set(method.PROFILES) == {"fast", "adaptive", "quick", "paper", "tiny"}
-    adaptive = method.get_profile("adaptive").budget
-    assert (adaptive.schedule, adaptive.plateau) == ("wsd", 0.05)
+    assert set(method.PROFILES) == {"fast", "patient", "quick", "paper", "tiny"}
+    patient = method.get_profile("patient").budget
+    assert (patient.schedule, patient.plateau) == ("wsd", 0.05)
     paper = method.get_profile("paper").budget
     cfg = ModelConfig("full", 7)
     assert method.parents(paper, cfg, Uniform(5.0)) == (None, None) and method.random_starts(paper, cfg, Uniform(5.0)) == 1
@@ -96,19 +96,26 @@ def test_the_names_of_a_lineage_are_those_of_each_model_alone():
     assert all(n == method.name(prof, c, noise, 3) for c, n in lineage.items())
 
 
-def test_the_wsd_rule_asks_the_models_lowest_copy_to_fall_below_the_contained_start_then_below_all_before_it():
-    fall = lambda looks, starts, contained=None: method.still_falling(np.array(looks), np.array(starts), contained, 0.02)
-    # first look: against the contained model's start (index 1), not the grown start (index 0)
-    assert fall([[0.5], [1.2]], [0.4, 1.0], 1) and not fall([[0.99], [1.2]], [0.4, 1.0], 1)  # a copy above the grown start still goes on
-    assert fall([[5.0]], [0.1]) and not fall([[np.inf]], [0.1])  # nothing contained (GD++): the first look goes on if finite
-    # later looks: against every start and copy before, and the model's lowest new copy
-    assert not fall([[0.5, 0.45], [0.9, 0.8]], [0.4, 1.0], 1)  # falls, but stays above the grown start
-    assert fall([[0.5, 0.38], [0.9, 0.8]], [0.4, 1.0], 1) and not fall([[0.5, 0.395], [0.9, 0.8]], [0.4, 1.0], 1)
-    assert fall([[np.nan, -0.0103]], [-0.01]) and not fall([[np.nan, -0.0101]], [-0.01])  # a fall of the score's size, below 0 too
+def test_the_wsd_rule_trains_each_candidate_on_while_it_falls_and_can_still_matter():
+    go = lambda looks, starts, left=3: method.still_falling(np.array(looks, float), np.array(starts, float), 0.02, left).tolist()
+    # the first look: every finite candidate goes on, one that rose too (a doubling to leave its start's basin)
+    assert go([[0.5], [1.2]], [0.9, 1.0]) == [True, True] and go([[np.inf]], [0.1]) == [False] and go([[0.5]], [0.9], left=0) == [False]
+    # later: each candidate against its own best before; one that training made worse stops (an exact embedding)
+    assert go([[0.5, 0.45], [1.2, 1.1]], [0.9, 1.0]) == [True, False]
+    assert go([[np.inf, 5.0]], [np.inf]) == [True]  # nothing finite before: any finite copy falls
+    # a fall too small to count, relative to the candidate's best before (its start, its earlier copies)
+    assert go([[0.5, 0.495]], [1.0]) == [False] and go([[0.5, 0.48]], [1.0]) == [True]
+    # it falls, but its fall repeated for the doublings left stays above the model's best: it stops
+    assert go([[0.30, 0.28], [0.90, 0.80]], [0.25, 1.0], left=3) == [False, False]  # 0.80 - 3 x 0.10 > 0.25; 0.28 above its start
+    assert go([[0.30, 0.28], [0.90, 0.80]], [0.25, 1.0], left=6) == [False, True]  # 0.80 - 6 x 0.10 < 0.25 x 0.98
+    assert go([[0.9, 0.8]], [1.0], left=0) == [False]  # no doubling left
+    # a stopped candidate's later looks are NaN, and it stays out of the reference
+    assert go([[0.5, np.nan, np.nan], [0.9, 0.6, 0.4]], [1.0, 1.0]) == [False, True]
+    assert go([[np.nan, -0.0103]], [-0.01]) == [True] and go([[np.nan, -0.0101]], [-0.01]) == [False]  # a fall of the score's size, below 0 too
     cosine, wsd = method.Budget(), method.Budget(steps=4000, schedule="wsd", phase=200, cooldown=200, plateau=0.01)
-    assert method.falling_rule(wsd, np.array([1.0]), None)(np.array([[0.5, 0.49]]))
-    assert method.contained_start(wsd, ModelConfig("full", 3), Uniform(1.0)) == 1 and method.contained_start(wsd, ModelConfig("diag", 1), Uniform(1.0)) == 0
-    assert method.contained_start(wsd, ModelConfig("gdpp", 3), Uniform(1.0)) is None
+    # 4000 held steps, looks after 200, 400 ... 3200: after the first, four doublings are left; after the fifth, none
+    assert method.falling_rule(wsd, np.array([1.0]))(np.array([[0.5]])).tolist() == [True]
+    assert method.falling_rule(wsd, np.array([1.0]))(np.array([[0.9, 0.8, 0.7, 0.6, 0.5]])).tolist() == [False]
     cfg, noise = ModelConfig("diag", 3), Uniform(1.0)
     key = method.key(method.Profile("a", wsd, 1, ""), cfg, noise, 0)
     assert key["wsd"]["plateau"] == 0.01 and key["train"]["phase"] == 200 and key["train"]["schedule"] == "wsd"

@@ -159,7 +159,7 @@ def test_wsd_training_lasts_as_long_as_the_rule_says_the_cooled_copies_fall(gain
         seen.append(params)
         return np.full(2, 10.0 - len(seen))  # each copy looks lower than the last
 
-    result = train(cfg, noise, tc, seeds=(0, 1), look=look, falling=lambda looks: gains)
+    result = train(cfg, noise, tc, seeds=(0, 1), look=look, falling=lambda looks: np.full(len(looks), gains))
     assert result.looks.shape == (2, looks) and result.steps.tolist() == [steps, steps]
     assert result.loss_history.shape == (2, (steps // 3 * 2) // tc.chunk)  # held steps: two thirds
     np.testing.assert_array_equal(result.params["p"], seen[-1]["p"])  # the kept copy is the last (and lowest) looked at
@@ -168,20 +168,27 @@ def test_wsd_training_lasts_as_long_as_the_rule_says_the_cooled_copies_fall(gain
     assert "phase" in tc.to_json() and "phase" not in TrainConfig(steps=10).to_json()  # other schedules keep their JSON
 
 
-def test_a_seed_keeps_its_lowest_cooled_copy_and_training_goes_on_while_any_seed_gains():
+def test_each_seed_keeps_its_lowest_cooled_copy_and_a_seed_the_rule_stops_trains_no_further():
     cfg, noise = ModelConfig("gdpp", 1, d=5, n=10), Uniform(1.0)
     seen = []
-    values = iter([[3.0, 4.0], [4.0, 3.0], [3.5, 2.0], [3.5, 2.0]])
+    values = iter([[3.0, 4.0], [4.0, 3.0], [2.0], [2.0]])
 
     def look(params):
         seen.append(params)
         return np.array(next(values))
 
-    result = train(cfg, noise, TrainConfig(**WSD), seeds=(0, 1), look=look, falling=lambda looks: (looks[:, -1] < 0.9 * np.min(looks[:, :-1], axis=1, initial=np.inf)).any())
-    assert result.looks.tolist() == [[3.0, 4.0, 3.5, 3.5], [4.0, 3.0, 2.0, 2.0]]  # the second and third copies gain for seed 1 only
+    def falling(looks):  # each seed: its newest copy 10% below its lowest before
+        before = np.min(np.where(np.isnan(looks[:, :-1]), np.inf, looks[:, :-1]), axis=1, initial=np.inf)
+        return looks[:, -1] < 0.9 * before
+
+    result = train(cfg, noise, TrainConfig(**WSD), seeds=(0, 1), look=look, falling=falling)
+    assert [len(p["p"]) for p in seen] == [2, 2, 1, 1]  # seed 0 stops at its second look and is not trained or looked at again
+    np.testing.assert_array_equal(result.looks, [[3.0, 4.0, np.nan, np.nan], [4.0, 3.0, 2.0, 2.0]])
     assert result.steps.tolist() == [150, 600]  # seed 1 keeps the third copy (held 400 steps), not the fourth (no lower)
     np.testing.assert_array_equal(result.params["p"][0], seen[0]["p"][0])
-    np.testing.assert_array_equal(result.params["p"][1], seen[2]["p"][1])
+    np.testing.assert_array_equal(result.params["p"][1], seen[2]["p"][0])
+    assert np.isfinite(result.loss_history[0, :4]).all() and np.isnan(result.loss_history[0, 4:]).all()  # 200 held steps, in chunks of 50
+    assert np.isfinite(result.loss_history[1]).all() and not result.diverged.any()
     with pytest.raises(ValueError, match="look"):
         train(cfg, noise, TrainConfig(**WSD), seeds=(0,))
 
