@@ -4,7 +4,8 @@ Modules, one per concern: :mod:`~lintx.tasks` (data, Sec. 2.2), :mod:`~lintx.mod
 Sec. 2.1, 5), :mod:`~lintx.ridge` (ridge and baselines), :mod:`~lintx.metrics` (losses on one set),
 :mod:`~lintx.implicit` (Theorem 4.1 / Lemma 4.3), :mod:`~lintx.train` (Adam training),
 :mod:`~lintx.method` (the training method and its budgets), :mod:`~lintx.fit` (training what the
-method plans), :mod:`~lintx.checkpoint` (npz + JSON sidecar), :mod:`~lintx.store` (the checkpoint cache),
+method plans), :mod:`~lintx.selection` (the sequences that check and choose a seed's models),
+:mod:`~lintx.checkpoint` (npz + JSON sidecar), :mod:`~lintx.store` (the checkpoint cache),
 :mod:`~lintx.evaluation` (the evaluation protocol and its cache), :mod:`~lintx.table1` and
 :mod:`~lintx.table1_text` (Table 1), :mod:`~lintx.reference` (the paper's Table 1).
 """

@@ -6,7 +6,7 @@ the store is trained under a lock on its name from all of its starts at once (vm
 random starts. Then:
 
 - **acceptance**: a training that diverges, or whose best candidate fails the held-out check on the seed's
-  validation sequences (:func:`held_out_problem`: a model can train to a good loss and still explode on one
+  validation sequences (:func:`lintx.selection.held_out_problem`: a model can train to a good loss and still explode on one
   sequence in 100,000), is retried with the learning rate divided by ``RETRY_LR_DIVISOR``, up to
   ``MAX_RETRIES`` times;
 - **selection**: the checkpoint is the candidate with the lowest loss on the seed's selection sequences, or
@@ -15,8 +15,8 @@ random starts. Then:
   in the store and reported, not retrained.
 
 The sidecar records how the checkpoint was chosen (``retries``, ``validation_loss``, ``start``,
-``start_losses``, ``kept_start``). The validation and selection sequences come from streams of the seed's
-key used for nothing else, disjoint from training and from the report's evaluation sets.
+``start_losses``, ``kept_start``). The validation and selection sequences, and the scores on them, are
+:mod:`lintx.selection`'s.
 """
 
 from __future__ import annotations
@@ -31,86 +31,16 @@ import numpy as np
 
 from lintx import store
 from lintx.checkpoint import Checkpoint, DivergedError, from_training
-from lintx.method import (MAX_RETRIES, RETRY_LR_DIVISOR, SELECTION_BLOCKS, SELECTION_NUM, START_STRIDE, VALIDATION_FACTOR, VALIDATION_SLACK, Profile,
+from lintx.method import (MAX_RETRIES, RETRY_LR_DIVISOR, START_STRIDE, Profile,
                           falling_rule, get_profile, names, parents, random_starts, recipe)
-from lintx.metrics import draw, evaluate, evaluate_drawn
 from lintx.model import Model, ModelConfig, to_full
 from lintx.tasks import Noise
+from lintx.selection import held_out_loss, held_out_problem, scorer, selection_blocks, selection_loss, selection_scores, stack_scores
 from lintx.train import TrainConfig, TrainResult, check_seed, embed, grow, random_init, train, unstack
-
-_VALIDATION_STREAM = 0x5A11D  # folded into the seed's key: a sequence stream used for nothing else
-_SELECTION_STREAM = 0x5E1EC  # the same for choosing among a seed's candidates and starts
-
-
-def _stream_loss(model: Model, noise: Noise, seed: int, stream: int, num: int) -> float:
-    """Loss (Eq. 6, last layer) of ``model`` on ``num`` sequences of ``noise`` from one of ``seed``'s own
-    sequence streams (validation or selection), used for nothing else. Always with 64-bit JAX off, so the
-    sequences do not depend on the process's setting (see :func:`lintx.evaluation.cached`)."""
-    key = jax.random.fold_in(jax.random.key(check_seed(seed)), stream)
-    with jax.enable_x64(False):
-        return float(np.asarray(evaluate(model, noise, key, num, model.cfg.d, model.cfg.n)["loss"])[-1])
-
-
-def held_out_loss(ckpt: Checkpoint, num: int) -> float:
-    """Loss (Eq. 6, last layer) of a trained model on ``num`` sequences of its seed's validation stream."""
-    return _stream_loss(ckpt.model, ckpt.noise, ckpt.meta["seed"], _VALIDATION_STREAM, num)
-
-
-def held_out_problem(ckpt: Checkpoint, validation_loss: float) -> Optional[str]:
-    """Why a trained model must not be saved, or None: a held-out loss that is not finite or is far above
-    the training loss (a model that explodes on rare sequences)."""
-    final = ckpt.meta["final_loss"]
-    if not np.isfinite(validation_loss) or validation_loss > VALIDATION_FACTOR * final + VALIDATION_SLACK:
-        return (f"held-out loss {validation_loss:.4g} against final training loss {final:.4g} for {ckpt.cfg} on "
-                f"{ckpt.noise.to_json()} seed {ckpt.meta['seed']}: the model explodes on some sequences")
-    return None
-
-
-def selection_loss(model: Model, noise: Noise, seed: int) -> float:
-    """Loss of ``model`` on the ``SELECTION_NUM`` sequences of ``seed``'s selection stream; ``inf`` if it is
-    not finite there."""
-    loss = _stream_loss(model, noise, seed, _SELECTION_STREAM, SELECTION_NUM)
-    return loss if np.isfinite(loss) else np.inf
-
-
-def selection_blocks(noise: Noise, seed: int, d: int, n: int) -> list:
-    """``seed``'s selection sequences drawn once (:func:`lintx.metrics.draw`), in the ``SELECTION_BLOCKS``
-    blocks that :func:`selection_scores` scores a model on."""
-    key = jax.random.fold_in(jax.random.key(check_seed(seed)), _SELECTION_STREAM)
-    with jax.enable_x64(False):
-        return [draw(noise, jax.random.fold_in(key, b), SELECTION_NUM // SELECTION_BLOCKS, d, n) for b in range(SELECTION_BLOCKS)]
-
-
-def selection_scores(models: Sequence[Model], blocks: list) -> np.ndarray:
-    """The wsd method's score of each of ``models`` on a seed's selection blocks (:func:`selection_blocks`):
-    the adjusted loss (the loss above the oracle's on the same sequences, as Table 1 reports it) over all
-    of them. It is a mean, tails included: a model that explodes on one sequence in 50,000 explodes in
-    Table 1's sets of 100,000, and must not be chosen. A relative fall of it is a fall of what is left to
-    gain, not of the noise's floor. ``inf`` where a block is not finite."""
-    with jax.enable_x64(False):
-        per_block = np.array([[float(np.asarray(r["adjusted_loss"])[-1]) for r in evaluate_drawn(models, chunks)] for chunks in blocks])
-    return np.where(np.all(np.isfinite(per_block), axis=0), np.mean(per_block, axis=0), np.inf)
-
-
-def selection_score(model: Model, noise: Noise, seed: int) -> float:
-    """:func:`selection_scores` of one model on ``seed``'s selection sequences."""
-    return float(selection_scores([model], selection_blocks(noise, seed, model.cfg.d, model.cfg.n))[0])
-
-
-def scorer(prof: Profile) -> Callable[[Model, Noise, int], float]:
-    """How ``prof`` compares a seed's candidates and starts: :func:`selection_score` under the wsd schedule,
-    else :func:`selection_loss`."""
-    return selection_score if prof.budget.schedule == "wsd" else selection_loss
-
 
 def start_seeds(seed: int, starts: int) -> tuple[int, ...]:
     """The training seeds of a seed's candidates: the seed itself, then ``seed + k * START_STRIDE``."""
     return tuple(check_seed(seed) + k * START_STRIDE for k in range(starts))
-
-
-def _selection_of_stack(cfg: ModelConfig, blocks: list, params: dict) -> np.ndarray:
-    """:func:`selection_scores` of each of the raw parameters stacked in ``params`` (a wsd training's look)."""
-    return selection_scores([Model(cfg, {k: x[i] for k, x in params.items()}) for i in range(len(next(iter(params.values()))))], blocks)
 
 
 def _wsd(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int, init: list) -> tuple[dict, Optional[list]]:
@@ -122,7 +52,7 @@ def _wsd(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int, init: list) -
         return {}, None
     blocks = selection_blocks(noise, seed, cfg.d, cfg.n)
     scores = selection_scores([Model(cfg, p) for p in init], blocks)
-    return ({"look": lambda params: _selection_of_stack(cfg, blocks, params),
+    return ({"look": lambda params: stack_scores(cfg, blocks, params),
              "falling": falling_rule(prof.budget, scores)}, scores.tolist())
 
 

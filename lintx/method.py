@@ -175,7 +175,7 @@ def recipe(budget: Budget, cfg: ModelConfig, noise: Noise) -> TrainConfig:
 def still_falling(looks: np.ndarray, starts: np.ndarray, plateau: float, doublings_left: int) -> np.ndarray:
     """The wsd schedule's rule, per candidate of one model (:func:`lintx.train.train` trains them together
     and drops those it stops): which candidates train on. ``looks`` ``(S, k)``: the scores of the cooled
-    copies so far of the model's ``S`` candidates (:func:`lintx.fit.selection_score`: the adjusted selection
+    copies so far of the model's ``S`` candidates (:func:`lintx.selection.selection_score`: the adjusted selection
     loss, what is left to gain above the oracle; NaN where a candidate was not looked at); ``starts``
     ``(S,)``: the scores of their untrained starts; ``doublings_left``: the looks the budget still allows.
 

@@ -97,8 +97,14 @@ def _finish(acc, num: int) -> dict:
 
     Besides the means, the tail of the per-sequence adjusted loss (model's half squared error minus the
     oracle's): ``worst_share``, the sum over the :data:`WORST` largest divided by the sum over all ``num``
-    (the share of the set's adjusted loss they carry), and ``max_sequence``, the largest one."""
+    (the share of the set's adjusted loss they carry), and ``max_sequence``, the largest one. A model that
+    overflows on some sequence gets non-finite statistics, without a warning: the callers judge them."""
     model_sum, oracle_sum, adjusted_sq, worst = acc
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        return _statistics(model_sum, oracle_sum, adjusted_sq, worst, num)
+
+
+def _statistics(model_sum, oracle_sum, adjusted_sq, worst, num: int) -> dict:
     total = model_sum - oracle_sum
     adjusted = total / num
     return {

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 import lintx.fit as fit
+import lintx.selection as selection
 import lintx.method as method
 import lintx.store as store
 from lintx.checkpoint import DivergedError, from_training, load
 from lintx.method import Budget, Profile
-from lintx.model import Model, ModelConfig
+from lintx.model import ModelConfig
 from lintx.tasks import Categorical, Uniform
 from lintx.train import train
 
@@ -39,7 +40,7 @@ def test_every_start_trains_together_and_the_checkpoint_is_never_worse_on_select
         ("gdpp", 1, 1), ("diag", 1, 1), ("full", 1, 1), ("gdpp", 2, 1), ("diag", 2, 2), ("full", 2, 2)]
     assert count_training[-1][3] == (0, 1_000_000)
     found = lambda v, L: load(store.checkpoint_path(tmp_path, "tiny", ModelConfig(v, L), noise, 0))
-    sel = lambda ck: fit.selection_loss(ck.model, noise, 0)
+    sel = lambda ck: selection.selection_loss(ck.model, noise, 0)
     mine = sel(full2)
     assert mine <= min(full2.meta["start_losses"]) * (1 + 1e-6)
     assert mine <= sel(found("full", 1)) * (1 + 1e-3) + 1e-4  # the grown start: the 1-layer model plus a layer near 0
@@ -169,9 +170,9 @@ def test_saved_model_records_its_held_out_loss(tmp_path, monkeypatch):
     assert np.isfinite(ck.meta["validation_loss"])
     assert ck.meta["validation_loss"] <= method.VALIDATION_FACTOR * ck.meta["final_loss"] + method.VALIDATION_SLACK
     # the check itself: far above the training loss, or not finite, is a problem; close to it is not
-    assert fit.held_out_problem(ck, ck.meta["final_loss"]) is None
-    assert "explodes" in fit.held_out_problem(ck, 10 * ck.meta["final_loss"] + 1)
-    assert "explodes" in fit.held_out_problem(ck, float("nan"))
+    assert selection.held_out_problem(ck, ck.meta["final_loss"]) is None
+    assert "explodes" in selection.held_out_problem(ck, 10 * ck.meta["final_loss"] + 1)
+    assert "explodes" in selection.held_out_problem(ck, float("nan"))
 
 
 def test_held_out_and_selection_sequences_do_not_depend_on_64_bit_jax(tmp_path, monkeypatch):
@@ -181,9 +182,9 @@ def test_held_out_and_selection_sequences_do_not_depend_on_64_bit_jax(tmp_path, 
 
     _use(monkeypatch, dataclasses.replace(TINY, warm_starts=False))
     ck = fit.get_or_train(tmp_path, "tiny", ModelConfig("diag", 1), Categorical((1.0, 3.0, 5.0)), 0)
-    plain = fit.held_out_loss(ck, 2_000), fit.selection_loss(ck.model, ck.noise, 0)
+    plain = selection.held_out_loss(ck, 2_000), selection.selection_loss(ck.model, ck.noise, 0)
     with jax.enable_x64(True):
-        assert (fit.held_out_loss(ck, 2_000), fit.selection_loss(ck.model, ck.noise, 0)) == plain
+        assert (selection.held_out_loss(ck, 2_000), selection.selection_loss(ck.model, ck.noise, 0)) == plain
         again = fit.get_or_train(tmp_path / "x64", "tiny", ModelConfig("diag", 1), Categorical((1.0, 3.0, 5.0)), 0)
     assert again.P.dtype == np.float32
     np.testing.assert_array_equal(again.P, ck.P)
@@ -199,33 +200,6 @@ def test_a_wsd_budget_looks_at_each_cooled_copy_on_the_selection_sequences_and_k
     looks = ck.meta["looks"]
     assert 1 <= len(looks) <= 3 and ck.meta["steps"] in (30, 60, 120)
     assert ck.meta["trained_selection_loss"] == pytest.approx(min(x for x in looks if x is not None), rel=1e-6)
-    assert fit.selection_score(ck.model, noise, 0) == pytest.approx(min(ck.meta["trained_selection_loss"], *ck.meta["start_losses"]), rel=1e-5)
+    assert selection.selection_score(ck.model, noise, 0) == pytest.approx(min(ck.meta["trained_selection_loss"], *ck.meta["start_losses"]), rel=1e-5)
     key = method.key(method.get_profile("tiny"), ModelConfig("diag", 2), noise, 0)
     assert key["train"]["schedule"] == "wsd" and key["wsd"]["plateau"] == 0.02 and key["wsd"]["blocks"] == method.SELECTION_BLOCKS
-
-
-def test_the_wsd_score_is_the_adjusted_selection_loss_over_every_block_tails_included(monkeypatch):
-    """The score is the loss above the oracle's (so a trained model is scored near its adjusted loss, far
-    below its raw loss at high noise), over every selection sequence: one block that explodes raises it, as
-    one sequence in 100,000 raises a set of Table 1; a block that is not finite makes it inf."""
-    noise = Uniform(4.0)
-    m = Model(ModelConfig("gdpp", 1), {"p": np.zeros((1, 1, 2), np.float32), "q": np.zeros((1, 1, 1), np.float32)})  # predicts 0
-    score, raw = fit.selection_score(m, noise, 0), fit.selection_loss(m, noise, 0)
-    assert 0 < score < raw - 1.0  # the oracle's loss on the same sequences (above 1 at sigma_max = 4) is taken off
-    key = jax.random.fold_in(jax.random.key(0), fit._SELECTION_STREAM)
-    per_block = [float(fit.evaluate(m, noise, jax.random.fold_in(key, b), method.SELECTION_NUM // method.SELECTION_BLOCKS, 10, 20)["adjusted_loss"][-1])
-                 for b in range(method.SELECTION_BLOCKS)]
-    assert score == pytest.approx(np.mean(per_block), rel=1e-6)  # drawn once, the same sequences as evaluate's
-    calls = []
-    real = fit.evaluate_drawn
-
-    def one_block_explodes(models, chunks):
-        calls.append(len(models))
-        out = real(models, chunks)
-        return [{**o, "adjusted_loss": o["adjusted_loss"] * (1e6 if len(calls) == 2 else 1.0)} for o in out]
-
-    monkeypatch.setattr(fit, "evaluate_drawn", one_block_explodes)
-    exploded = fit.selection_score(m, noise, 0)
-    assert exploded == pytest.approx(score + (1e6 - 1) * per_block[1] / method.SELECTION_BLOCKS, rel=1e-5) and calls == [1] * method.SELECTION_BLOCKS
-    monkeypatch.setattr(fit, "evaluate_drawn", lambda models, chunks: [{**o, "adjusted_loss": np.array([np.nan])} for o in real(models, chunks)])
-    assert fit.selection_score(m, noise, 0) == np.inf

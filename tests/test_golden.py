@@ -17,7 +17,7 @@ import jax
 import numpy as np
 import pytest
 
-from lintx import fit, method, metrics, store
+from lintx import fit, method, metrics, selection, store
 from lintx.checkpoint import from_training
 from lintx.model import Model, ModelConfig
 from lintx.tasks import Categorical, Uniform, sample_batch
@@ -45,7 +45,7 @@ def compute() -> dict:
         cfg2, cfg3 = ModelConfig("diag", 2), ModelConfig("diag", 3)
         trained = train(cfg2, noise, TC, seeds=(1,))
         parent = unstack(trained, 0)
-        out["held_out"] = fit.held_out_loss(from_training(cfg2, noise, TC, trained, 0), 1000)
+        out["held_out"] = selection.held_out_loss(from_training(cfg2, noise, TC, trained, 0), 1000)
         out["grow"] = _params(unstack(train(cfg3, noise, TC, seeds=(1,), init=[grow(cfg3, noise, parent, 1, TC)]), 0))
         result = train(cfg2, noise, TC, seeds=fit.start_seeds(2, 2))
         out["starts"] = fit.selection_losses(cfg2, noise, 2, result).tolist()
