@@ -182,21 +182,23 @@ def still_falling(looks: np.ndarray, starts: np.ndarray, plateau: float, doublin
     Every candidate trains on after its first look (a doubling to leave its start's basin: a start can rise
     before it falls to a better minimum, as DIAG with 4 layers embedded from GD++ does). After that, a
     candidate trains on while both hold, for its newest copy ``v``:
-    - it falls: ``v`` is below the candidate's own best before it (its start, its earlier copies) by
-      ``plateau`` times that best's size;
-    - it can still matter: its last fall ``f`` (from that best to ``v``), repeated for every doubling left,
+    - it falls: ``v`` is below the candidate's lowest earlier copy by ``plateau`` times that copy's size
+      (not its start: a grown model's first copies are above the parent it starts from, and it falls
+      below it only later);
+    - it can still matter: its last fall ``f`` (from that copy to ``v``), repeated for every doubling left,
       takes it below the model's best so far (every start and copy, ``v`` included) by ``plateau`` times its
       size. A model's loss falls about as much per doubling of its steps, so this stops a candidate that
       falls but stays above a better one (FULL above the DIAG model it contains) and never one that leads.
     So a start that training makes worse (the exact embedding of a smaller variant, a critical point of the
-    larger one's extra parameters) stops at its second look, and a grown model trains as long as it gains.
+    larger one's extra parameters) stops once its fall cannot bring it below the model's best, and a grown
+    model trains as long as it gains.
     Nothing names a setting, depth or variant."""
     looks, starts = np.asarray(looks, np.float64), np.asarray(starts, np.float64)
     if looks.shape[1] == 1:
         return np.isfinite(looks[:, 0]) & (doublings_left > 0)
     finite = lambda x: np.where(np.isfinite(x), x, np.inf)
     v = finite(looks[:, -1])
-    before = np.min(np.concatenate([finite(starts)[:, None], finite(looks[:, :-1])], axis=1), axis=1)
+    before = np.min(finite(looks[:, :-1]), axis=1)
     best = min(np.min(finite(starts)), np.min(finite(looks)))
     with np.errstate(invalid="ignore"):  # inf - inf where a start or a copy is not finite
         falls = np.isfinite(v) & (~np.isfinite(before) | (v < before - plateau * np.abs(before)))
@@ -291,7 +293,7 @@ def _key(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int, memo: dict) -
     if prof.budget.schedule == "wsd":
         out["wsd"] = {"plateau": prof.budget.plateau, "selection_num": SELECTION_NUM, "blocks": SELECTION_BLOCKS,
                       "look": "the adjusted selection loss of each cooled copy, over every selection sequence",
-                      "goes on": "each candidate after its first look, then while its new copy is below its own best before by plateau x its size, and its last "
+                      "goes on": "each candidate after its first look, then while its new copy is below its lowest earlier copy by plateau x its size, and its last "
                                   "fall, repeated for the doublings left, takes it below the model's best by as much"}
     if embedded is not None:
         out["embedded_from"] = {"name": _name(prof, embedded, noise, seed, memo), "selection_num": SELECTION_NUM,

@@ -100,18 +100,21 @@ def test_the_wsd_rule_trains_each_candidate_on_while_it_falls_and_can_still_matt
     go = lambda looks, starts, left=3: method.still_falling(np.array(looks, float), np.array(starts, float), 0.02, left).tolist()
     # the first look: every finite candidate goes on, one that rose too (a doubling to leave its start's basin)
     assert go([[0.5], [1.2]], [0.9, 1.0]) == [True, True] and go([[np.inf]], [0.1]) == [False] and go([[0.5]], [0.9], left=0) == [False]
-    # later: each candidate against its own best before; one that training made worse stops (an exact embedding)
+    # later: each candidate against its own lowest earlier copy; one that training made worse stops once its fall
+    # cannot take it below the model's best (an exact embedding)
     assert go([[0.5, 0.45], [1.2, 1.1]], [0.9, 1.0]) == [True, False]
     assert go([[np.inf, 5.0]], [np.inf]) == [True]  # nothing finite before: any finite copy falls
-    # a fall too small to count, relative to the candidate's best before (its start, its earlier copies)
+    # a fall too small to count, relative to the candidate's lowest earlier copy
     assert go([[0.5, 0.495]], [1.0]) == [False] and go([[0.5, 0.48]], [1.0]) == [True]
-    # it falls, but its fall repeated for the doublings left stays above the model's best: it stops
-    assert go([[0.30, 0.28], [0.90, 0.80]], [0.25, 1.0], left=3) == [False, False]  # 0.80 - 3 x 0.10 > 0.25; 0.28 above its start
-    assert go([[0.30, 0.28], [0.90, 0.80]], [0.25, 1.0], left=6) == [False, True]  # 0.80 - 6 x 0.10 < 0.25 x 0.98
+    # a grown candidate above its start (the parent, 0.25) that falls goes on while its fall can take it below the model's best;
+    # one whose fall repeated for the doublings left stays above it stops
+    assert go([[0.30, 0.28], [0.90, 0.80]], [0.25, 1.0], left=3) == [True, False]  # 0.28 - 3 x 0.02 < 0.245; 0.80 - 3 x 0.10 > 0.245
+    assert go([[0.30, 0.28], [0.90, 0.80]], [0.25, 1.0], left=6) == [True, True]  # 0.80 - 6 x 0.10 < 0.25 x 0.98
+    assert go([[0.30, 0.29]], [0.25], left=3) == [False]  # it falls, but 0.29 - 3 x 0.01 stays above 0.245
     assert go([[0.9, 0.8]], [1.0], left=0) == [False]  # no doubling left
     # a stopped candidate's later looks are NaN, and it stays out of the reference
     assert go([[0.5, np.nan, np.nan], [0.9, 0.6, 0.4]], [1.0, 1.0]) == [False, True]
-    assert go([[np.nan, -0.0103]], [-0.01]) == [True] and go([[np.nan, -0.0101]], [-0.01]) == [False]  # a fall of the score's size, below 0 too
+    assert go([[-0.01, -0.0103]], [1.0]) == [True] and go([[-0.01, -0.0101]], [1.0]) == [False]  # a fall of the score's size, below 0 too
     cosine, wsd = method.Budget(), method.Budget(steps=4000, schedule="wsd", phase=200, cooldown=200, plateau=0.01)
     # 4000 held steps, looks after 200, 400 ... 3200: after the first, four doublings are left; after the fifth, none
     assert method.falling_rule(wsd, np.array([1.0]))(np.array([[0.5]])).tolist() == [True]
