@@ -229,7 +229,7 @@ def check_command(args) -> int:
     from pathlib import Path
 
     from lintx.checkpoint import CheckpointError, load
-    from lintx.fit import held_out_loss, held_out_problem
+    from lintx.selection import held_out_loss, held_out_problem
     from lintx.method import get_profile
 
     prof = get_profile(args.profile)

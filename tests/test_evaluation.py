@@ -7,7 +7,7 @@ import pytest
 
 from lintx import evaluation, metrics, table1
 from lintx.evaluation import Protocol
-from lintx.fit import _SELECTION_STREAM, _VALIDATION_STREAM
+from lintx.selection import _SELECTION_STREAM, _VALIDATION_STREAM
 from lintx.method import START_STRIDE
 
 
@@ -40,7 +40,7 @@ def test_evaluation_selection_and_training_keys_never_coincide():
     training = set()
     for s in [*range(7), *(s + k * START_STRIDE for s in range(7) for k in range(1, 8))]:  # seeds and candidates
         k = jax.random.key(s)
-        for stream in (0, 1, _VALIDATION_STREAM, _SELECTION_STREAM):  # init, data, the two held-out streams of lintx.fit
+        for stream in (0, 1, _VALIDATION_STREAM, _SELECTION_STREAM):  # init, data, the two held-out streams of lintx.selection
             training.add(tuple(np.asarray(jax.random.key_data(jax.random.fold_in(k, stream))).tolist()))
     assert not evals & selection and not evals & single and not selection & single
     assert not (evals | selection | single) & training
