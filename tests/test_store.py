@@ -10,6 +10,7 @@ import pytest
 
 import lintx.fit as fit
 import lintx.method as method
+import lintx.selection as selection
 import lintx.store as store
 from lintx import evaluation
 from lintx.__main__ import main
@@ -135,7 +136,7 @@ def test_check_command_finds_a_checkpoint_that_fails_the_held_out_check(tmp_path
     assert main(["check", "--profile", "tiny", "--data", str(tmp_path)]) == 0
     assert "0 of 1 checkpoints" in capsys.readouterr().out  # checked when it was trained
     assert main(["check", "--profile", "tiny", "--data", str(tmp_path), "--all"]) == 0
-    monkeypatch.setattr(fit, "held_out_loss", lambda ckpt, num: float("inf"))
+    monkeypatch.setattr(selection, "held_out_loss", lambda ckpt, num: float("inf"))
     assert main(["check", "--profile", "tiny", "--data", str(tmp_path), "--all"]) == 1
     out = capsys.readouterr().out
     assert "FAILED gdpp-L1-H1-u1-s0-" in out and "1 failed" in out
