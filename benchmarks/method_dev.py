@@ -1,7 +1,7 @@
 """Develop the method (:mod:`lintx.method`) on settings Table 1 does not have, judged on sets it never uses.
 
     python benchmarks/method_dev.py --columns uniform:4.5 categorical:2,4 [--steps 1000 --batch 512 --lr 2e-2 \\
-        --random-starts 0] [--d 10 --n 20] [--depths 1-7] [--seed 0] [--workers 2] [--data build/dev]
+        --random-starts 0 --no-scale-batch] [--d 10 --n 20] [--depths 1-7] [--seed 0] [--workers 2] [--data build/dev]
 
 Trains every variant and depth of each setting with one budget of the method (by default
 ``lintx.method.Budget()``; a profile named after the budget, in ``--data``; resumable), then prints per
@@ -29,8 +29,9 @@ def _profile(args):
     from lintx import method
 
     wsd = dict(schedule="wsd", phase=args.phase, cooldown=args.cooldown, plateau=args.plateau) if args.phase else {}
-    budget = method.Budget(steps=args.steps, batch=args.batch, lr=args.lr, random_starts=args.random_starts, warm_lr=args.warm_lr, **wsd)
-    name = (f"dev-s{args.steps}-b{args.batch}-lr{args.lr:g}-r{args.random_starts}" + (f"-w{args.warm_lr:g}" if args.warm_lr else "")
+    budget = method.Budget(steps=args.steps, batch=args.batch, lr=args.lr, random_starts=args.random_starts, warm_lr=args.warm_lr,
+                           scale_batch=args.scale_batch, **wsd)
+    name = (f"dev-s{args.steps}-b{args.batch}{'' if args.scale_batch else 'f'}-lr{args.lr:g}-r{args.random_starts}" + (f"-w{args.warm_lr:g}" if args.warm_lr else "")
             + (f"-W{args.phase}-{args.cooldown}-{args.plateau:g}" if args.phase else ""))
     method.PROFILES[name] = method.Profile(name, budget, 1, "development budget")
     return name
@@ -69,6 +70,7 @@ def main():
     p.add_argument("--phase", type=int, default=Budget.phase, help="wsd: held steps between looks (0: the budget's cosine; --steps: the most)")
     p.add_argument("--cooldown", type=int, default=200, help="wsd: a copy's cool-down steps before a look")
     p.add_argument("--plateau", type=float, default=Budget.plateau, help="wsd: the least relative fall of a look that goes on")
+    p.add_argument("--no-scale-batch", dest="scale_batch", action="store_false", help="every architecture at --batch (lintx.method.batch)")
     p.add_argument("--variants", nargs="+", default=["gdpp", "diag", "full"])
     p.add_argument("--d", type=int, default=10)
     p.add_argument("--n", type=int, default=20)

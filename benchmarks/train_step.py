@@ -23,7 +23,8 @@ import jax.numpy as jnp
 
 from lintx.model import ModelConfig
 from lintx.tasks import Uniform
-from lintx.train import TrainConfig, _init_states, _train_chunk
+from lintx.recipe import TrainConfig
+from lintx.train import _init_states, _train_chunk
 
 
 def steps_per_second(cfg, noise, tc, seeds, steps):

@@ -19,7 +19,8 @@ from lintx.model import VARIANTS, Model, ModelConfig, from_full, predict, to_ful
 from lintx.reference import paper_table1
 from lintx.ridge import AdaRR, ConstRR, TunedRR, oracle_predict, ridge_predict, tune_baselines
 from lintx.tasks import Batch, Categorical, Fixed, Uniform, noise_from_json, noise_from_label, sample_batch
-from lintx.train import TrainConfig, TrainResult, train
+from lintx.recipe import TrainConfig
+from lintx.train import TrainResult, train
 
 __all__ = [
     "AdaRR", "Batch", "Categorical", "Checkpoint", "CheckpointError", "ConstRR", "DivergedError", "Fixed",

@@ -26,7 +26,8 @@ import numpy as np
 
 from lintx.model import Model, ModelConfig, from_full, to_full
 from lintx.tasks import Noise, noise_from_json
-from lintx.train import TrainConfig, TrainResult, unstack
+from lintx.recipe import TrainConfig
+from lintx.train import TrainResult, unstack
 from lintx.versions import NUMERICS, versions
 
 FORMAT = 1
@@ -76,6 +77,7 @@ def from_training(cfg: ModelConfig, noise: Noise, tc: TrainConfig, result: Train
     if result.looks is not None:  # the wsd schedule: the steps that made it, and every look at its cooled copies
         meta["steps"] = int(result.steps[i])
         meta["looks"] = [float(x) if np.isfinite(x) else None for x in result.looks[i]]
+        meta["restarts"] = int(result.restarts[i]) if result.restarts is not None else 0
     return Checkpoint(cfg, noise, P, Q, meta)
 
 

@@ -36,7 +36,8 @@ from lintx.method import (MAX_RETRIES, RETRY_LR_DIVISOR, START_STRIDE, Profile,
 from lintx.model import Model, ModelConfig, to_full
 from lintx.tasks import Noise
 from lintx.selection import held_out_loss, held_out_problem, scorer, selection_blocks, selection_loss, selection_scores, stack_scores
-from lintx.train import TrainConfig, TrainResult, check_seed, embed, grow, random_init, train, unstack
+from lintx.recipe import TrainConfig
+from lintx.train import TrainResult, check_seed, embed, grow, random_init, train, unstack
 
 def start_seeds(seed: int, starts: int) -> tuple[int, ...]:
     """The training seeds of a seed's candidates: the seed itself, then ``seed + k * START_STRIDE``."""
@@ -103,13 +104,14 @@ def against_starts(ckpt: Checkpoint, init: list, seed: int, score=selection_loss
 
 
 def kept_start(cfg: ModelConfig, noise: Noise, tc: TrainConfig, seed: int, warm: list, problem: str, retries: int,
-               validation_num: int, score=selection_loss) -> Checkpoint:
+               validation_num: int, score=selection_loss, losses: Optional[list] = None) -> Checkpoint:
     """The checkpoint of a model whose every training diverged (``problem``, after ``retries``): the warm start
     in ``warm`` (raw parameters: the grown model, the embedded one) with the lowest loss on the seed's
     selection sequences. Those are trained models already accepted, so the method never loses what a start
     already has. Its ``final_loss`` is that selection loss (there was no training to take it from); the
-    sidecar says why (``trained``) and which start was kept (``kept_start``, its ``start_losses``)."""
-    losses = [score(Model(cfg, params), noise, seed) for params in warm]
+    sidecar says why (``trained``) and which start was kept (``kept_start``, its ``start_losses``: ``losses``
+    where the starts were scored already)."""
+    losses = [score(Model(cfg, params), noise, seed) for params in warm] if losses is None else list(losses)
     i = int(np.argmin(losses))
     P, Q = (np.asarray(m, np.float32) for m in to_full(cfg, warm[i]))
     final = selection_loss(Model(cfg, warm[i]), noise, seed) if score is not selection_loss else losses[i]
@@ -183,7 +185,8 @@ def _fit(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int, paths: dict, 
         if ckpt is not None:
             ckpt = against_starts(ckpt, init, seed, scorer(prof), scores)
         elif warm:  # every training diverged: the best warm start
-            ckpt, problem = kept_start(cfg, noise, tc, seed, warm, problem, retry, prof.validation_num, scorer(prof)), None
+            ckpt, problem = kept_start(cfg, noise, tc, seed, warm, problem, retry, prof.validation_num, scorer(prof),
+                                       scores and scores[:len(warm)]), None
         if problem is not None:
             store.record_failure(path, {"error": problem, "retries": retry, "train": tc.to_json(), "validation_loss": validation_loss,
                                         "final_loss": float(np.min(result.final_loss)), "skipped_steps": int(np.min(result.skipped_steps)),
@@ -198,8 +201,17 @@ def _fit(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int, paths: dict, 
             log({"checkpoint": path.name, "profile": prof.name, "seconds": round(time.perf_counter() - start, 2),
                  "final_loss": ckpt.meta["final_loss"], "validation_loss": ckpt.meta["validation_loss"], "retries": ckpt.meta["retries"],
                  "steps": ckpt.meta["steps"], "starts": len(init), "start": ckpt.meta.get("start", 0),
-                 "kept_start": ckpt.meta.get("kept_start")})
+                 "kept_start": ckpt.meta.get("kept_start"), **_looks_of(result)})
         return ckpt
+
+
+def _looks_of(result: TrainResult) -> dict:
+    """What a wsd training measured, per candidate, for the training log: its looks (None where it was not
+    looked at) and its restarts. Nothing for another schedule."""
+    if result is None or result.looks is None:
+        return {}
+    return {"looks": [[float(x) if np.isfinite(x) else None for x in row] for row in result.looks],
+            "restarts": [int(r) for r in result.restarts]}
 
 
 def get_or_train(data_dir, profile: str | Profile, cfg: ModelConfig, noise: Noise, seed: int,

@@ -11,7 +11,9 @@
     candidate with the lowest loss on the seed's held-out selection sequences, the untrained starts
     included, so a model is never worse there than the shallower model or the simpler variant it contains
     (the nesting of Sec. 5). Candidates that diverge are retried at a third of the rate, twice; if they
-    still diverge, the best start is kept.
+    still diverge, the best start is kept. Under a ``wsd`` budget a candidate's length is measured
+    (:func:`still_falling`), and a candidate whose cooled copy diverged starts again from its start at a
+    third of its rate, twice, while the others train on.
 
 Nothing here names a noise setting, a depth or a variant-depth pair: the plan is a function of the
 architecture (its depth and the variant it contains) and of the budget. The noise enters only through the
@@ -35,8 +37,10 @@ from typing import Optional
 import numpy as np
 
 from lintx.model import ModelConfig
+from lintx.schedule import look_steps
 from lintx.tasks import Noise
-from lintx.train import TrainConfig, check_seed
+from lintx.recipe import TrainConfig
+from lintx.train import check_seed
 from lintx.versions import NUMERICS
 
 # the variant each one contains (Sec. 5: GD++ is DIAG with q_y = 0, DIAG is FULL with diagonal P, Q)
@@ -106,7 +110,8 @@ class Budget:
     def _train_fields(self) -> dict:
         return dict(steps=self.steps, batch=self.batch, lr=self.lr, warmup=self.warmup, b2=self.b2, init_std=self.init_std,
                     chunk=min(self.chunk, self.steps), schedule=self.schedule, clip=self.clip, normalise=self.normalise,
-                    **({"phase": self.phase, "cooldown": self.cooldown} if self.schedule == "wsd" else {}))
+                    **({"phase": self.phase, "cooldown": self.cooldown, "restarts": MAX_RETRIES, "restart_divisor": RETRY_LR_DIVISOR}
+                       if self.schedule == "wsd" else {}))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,7 +138,7 @@ PROFILES = {p.name: p for p in (
     Profile("patient", Budget(steps=6400, schedule="wsd", phase=400, cooldown=100, plateau=0.05), 5,
             "the method with its length by rule (in development): the rate held, a cooled copy looked at after 400 held steps "
             "and each doubling, each candidate training on while its copies fall 5% a doubling and its fall could still take it "
-            "below the model's best, at most 6400 held steps"),
+            "below the model's best, at most 6400 held steps; a candidate whose copy diverged starts again at a third of its rate, twice"),
     Profile("quick", Budget(steps=200, batch=256, chunk=50), 1,
             "the method at a fifth of the steps and half the batch, one seed: minutes for the grid (Binder, smoke runs)", 10_000),
     Profile("paper", Budget(steps=200_000, batch=2048, lr=1e-4, warmup=0.0, b2=0.999, init_std=0.01, chunk=1000, schedule="constant",
@@ -210,10 +215,10 @@ def still_falling(looks: np.ndarray, starts: np.ndarray, plateau: float, doublin
 def falling_rule(budget: Budget, starts: np.ndarray):
     """:func:`still_falling` of a model with these ``starts`` at ``budget.plateau``, as
     :func:`lintx.train.train` asks for it: ``falling(looks) -> (S,) bool``. After ``k`` looks the next would
-    come after ``phase * 2**k`` held steps; the doublings left are those within ``budget.steps``."""
+    come after ``phase * 2**k`` held steps; the doublings left are the looks of
+    :func:`lintx.schedule.look_steps` not yet made."""
     def falling(looks: np.ndarray) -> np.ndarray:
-        k = np.shape(looks)[1]
-        left = int(np.floor(np.log2(budget.steps / budget.phase))) + 1 - k if budget.phase else 0
+        left = len(look_steps(budget.phase, budget.steps)) - np.shape(looks)[1]
         return still_falling(looks, starts, budget.plateau, max(left, 0))
     return falling
 
@@ -294,7 +299,8 @@ def _key(prof: Profile, cfg: ModelConfig, noise: Noise, seed: int, memo: dict) -
         out["wsd"] = {"plateau": prof.budget.plateau, "selection_num": SELECTION_NUM, "blocks": SELECTION_BLOCKS,
                       "look": "the adjusted selection loss of each cooled copy, over every selection sequence",
                       "goes on": "each candidate after its first look, then while its new copy is below its lowest earlier copy by plateau x its size, and its last "
-                                  "fall, repeated for the doublings left, takes it below the model's best by as much"}
+                                  "fall, repeated for the doublings left, takes it below the model's best by as much",
+                      "restarts": "a candidate whose cooled copy diverged starts again from its start at a lower rate, its looks before not counted"}
     if embedded is not None:
         out["embedded_from"] = {"name": _name(prof, embedded, noise, seed, memo), "selection_num": SELECTION_NUM,
                                 "random_starts": k, "stride": START_STRIDE}

@@ -1,4 +1,4 @@
-"""The learning-rate schedules of :class:`lintx.train.TrainConfig` and the optimiser that follows them.
+"""The learning-rate schedules of :class:`lintx.recipe.TrainConfig` and the optimiser that follows them.
 
 - ``cosine``: a linear warm-up over ``warmup * steps`` to ``lr``, then a cosine decay to 0 at ``steps``;
 - ``constant``: ``lr`` throughout (the paper's);
@@ -34,10 +34,20 @@ def make_optimizer(tc) -> optax.GradientTransformation:
     return optax.apply_if_finite(optax.chain(*parts), max_consecutive_errors=max(10, tc.steps // 10))
 
 
-def wsd_rate(tc, step, cool_from, cooldown):
-    """The wsd schedule's rate at ``step``: a linear warm-up over ``warmup * phase`` steps to ``lr``, held, and
-    from step ``cool_from`` falling linearly to 0 over ``cooldown`` steps (:data:`NEVER`: held). Where a
-    copy cools is decided as it trains, so ``cool_from`` is an argument, not a constant."""
+def look_steps(phase: int, steps: int) -> list[int]:
+    """The held steps after which the wsd schedule looks at a cooled copy: ``phase`` and each doubling of it,
+    ``phase, 2 phase, 4 phase, ...``, up to ``steps``."""
+    out = []
+    while phase and (not out or 2 * out[-1] <= steps):
+        out.append(2 * out[-1] if out else phase)
+    return out if phase and phase <= steps else []
+
+
+def wsd_rate(tc, step, cool_from, cooldown, scale=1.0):
+    """The wsd schedule's rate at ``step``: a linear warm-up over ``warmup * phase`` steps to ``scale * lr``, held,
+    and from step ``cool_from`` falling linearly to 0 over ``cooldown`` steps (:data:`NEVER`: held). Where a
+    copy cools, and the rate of a candidate that restarts (``scale``), are decided as it trains, so they are
+    arguments, not constants."""
     t = step.astype(jnp.float32)
-    rate = tc.lr * jnp.minimum(1.0, (t + 1) / max(1, int(tc.warmup * tc.phase)))
+    rate = tc.lr * scale * jnp.minimum(1.0, (t + 1) / max(1, int(tc.warmup * tc.phase)))
     return rate * jnp.clip(1.0 - (t - cool_from) / cooldown, 0.0, 1.0)

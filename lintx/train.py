@@ -15,7 +15,8 @@ Design choices (ours; see ``docs/method.md``):
   step ``t`` trains on ``sample_batch(fold_in(data_key, t))``. Several seeds train at once with ``vmap``.
 - Divergence: a seed whose final training loss is not finite or above ``diverge_factor`` times the zero
   predictor's loss ``d/2``, whose weights are not finite, or that skipped more than 10% of its steps, is
-  flagged ``diverged``; :mod:`lintx.checkpoint` refuses to save it.
+  flagged ``diverged``; :mod:`lintx.checkpoint` refuses to save it. Under the wsd schedule a seed whose cooled
+  copy diverged starts again from its start at a lower rate while the others train on (``tc.restarts``).
 """
 
 from __future__ import annotations
@@ -31,76 +32,9 @@ import numpy as np
 import optax
 
 from lintx.model import ModelConfig, from_full, predict, to_full
-from lintx.schedule import NEVER, make_optimizer, wsd_rate
+from lintx.recipe import TrainConfig
+from lintx.schedule import NEVER, look_steps, make_optimizer, wsd_rate
 from lintx.tasks import Noise, as_noise, sample_batch
-
-SCHEDULES = ("cosine", "constant", "wsd")
-WSD_FIELDS = ("phase", "cooldown")  # in a recipe's JSON (its checkpoint's key) only for the wsd schedule
-DTYPES = ("float32", "float64")
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """A training recipe. Frozen: a mistyped field name is an error."""
-
-    steps: int = 4000
-    batch: int = 2048
-    lr: float = 3e-2
-    schedule: str = "cosine"  # "cosine": linear warm-up then cosine decay to 0; "constant": lr throughout;
-    # "wsd": held, with a copy cooled to 0 and looked at every phase, while the cooled copies improve (lintx.schedule)
-    warmup: float = 0.05  # fraction of steps spent warming up (cosine only)
-    clip: float = 1.0  # global-norm clipping of the gradient; 0 disables
-    b1: float = 0.9
-    b2: float = 0.999
-    init_std: float = 0.1  # std of the normal initialisation of the (normalised) parameters
-    normalise: bool = True  # Adam on raw = s * v (True) or on raw parameters (False, the paper's)
-    chunk: int = 100  # steps per compiled chunk; progress is reported between chunks
-    dtype: str = "float32"
-    diverge_factor: float = 10.0
-    phase: int = 0  # wsd: held steps before the first look, doubled for each next (a multiple of chunk); steps: the most
-    cooldown: int = 0  # wsd: steps of the first look's cool-down, doubled with the held steps (a multiple of chunk)
-
-    def __post_init__(self):
-        for name in ("steps", "batch", "chunk"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-                raise ValueError(f"TrainConfig.{name} must be a positive integer, got {v!r}")
-        for name in ("lr", "warmup", "clip", "b1", "b2", "init_std", "diverge_factor"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v) or v < 0:
-                raise ValueError(f"TrainConfig.{name} must be a finite number >= 0, got {v!r}")
-        if self.lr <= 0:
-            raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
-        for name in ("b1", "b2", "warmup"):  # Adam's decays and the warm-up fraction lie in [0, 1)
-            if not getattr(self, name) < 1:
-                raise ValueError(f"TrainConfig.{name} must be in [0, 1), got {getattr(self, name)!r}")
-        if self.diverge_factor < 1:
-            raise ValueError(f"TrainConfig.diverge_factor must be >= 1 (a loss this many times the first counts as "
-                             f"diverged), got {self.diverge_factor!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"unknown schedule {self.schedule!r}; expected one of {SCHEDULES}")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"unknown dtype {self.dtype!r}; expected one of {DTYPES}")
-        if not isinstance(self.normalise, bool):
-            raise TypeError(f"TrainConfig.normalise must be a bool, got {self.normalise!r}")
-        if self.schedule == "wsd":
-            for name in ("phase", "cooldown"):
-                v = getattr(self, name)
-                if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < self.chunk or v % self.chunk:
-                    raise ValueError(f"TrainConfig.{name} must be a positive multiple of chunk ({self.chunk}) for the wsd "
-                                     f"schedule, got {v!r}")
-            if self.steps < self.phase:
-                raise ValueError(f"TrainConfig.steps must be at least phase ({self.phase}) for the wsd schedule, got {self.steps}")
-
-    def to_json(self) -> dict:
-        """The recipe's fields; those of the wsd schedule only where it is used, so a recipe of another
-        schedule has the JSON (and its checkpoint the name) it had before they existed."""
-        out = dataclasses.asdict(self)
-        if self.schedule != "wsd":
-            for name in WSD_FIELDS:
-                del out[name]
-        return out
-
 
 class TrainResult(NamedTuple):
     """Raw parameters stacked over seeds (leading axis S), and what happened while training."""
@@ -113,6 +47,7 @@ class TrainResult(NamedTuple):
     diverged: np.ndarray  # (S,) bool
     steps: Optional[np.ndarray] = None  # wsd: (S,) steps that made each seed's model (held, then its copy's cool-down)
     looks: Optional[np.ndarray] = None  # wsd: (S, looks) look(...) of each cooled copy
+    restarts: Optional[np.ndarray] = None  # wsd: (S,) times each seed started again after its copy diverged
 
 
 def param_scales(cfg: ModelConfig, noise: Noise) -> dict:
@@ -171,22 +106,22 @@ def train_loss(v, key, cfg: ModelConfig, noise: Noise, tc: TrainConfig) -> jax.A
 
 def train_step(state, data_key, cfg: ModelConfig, noise: Noise, tc: TrainConfig, cool=None):
     """One Adam step on the batch of step ``state[2]``. Pure: ``(v, opt_state, step) -> (state', loss)``;
-    ``cool`` (wsd only): the step a cool-down begins and its steps (:func:`lintx.schedule.wsd_rate`)."""
+    ``cool`` (wsd only): the step a cool-down begins, its steps and the rate's scale (:func:`lintx.schedule.wsd_rate`)."""
     v, opt_state, step = state
     value, grad = jax.value_and_grad(train_loss)(v, jax.random.fold_in(data_key, step), cfg, noise, tc)
     updates, opt_state = make_optimizer(tc).update(grad, opt_state, v)
     if tc.schedule == "wsd":
-        rate = wsd_rate(tc, step, cool[0], cool[1])
+        rate = wsd_rate(tc, step, cool[0], cool[1], cool[2])
         updates = jax.tree_util.tree_map(lambda u: -rate.astype(u.dtype) * u, updates)
     return (optax.apply_updates(v, updates), opt_state, step + 1), value
 
 
 @functools.partial(jax.jit, static_argnames=("cfg", "noise", "tc", "length"))
 def _train_chunk(states, data_keys, cfg, noise, tc, length, cool=None):
-    """``length`` steps of every seed (vmapped), as one compiled scan; ``cool`` (S, 2) for the wsd schedule:
-    where each seed's cool-down begins (:data:`lintx.schedule.NEVER`: held) and its steps."""
+    """``length`` steps of every seed (vmapped), as one compiled scan; ``cool`` (S, 3) for the wsd schedule:
+    where each seed's cool-down begins (:data:`lintx.schedule.NEVER`: held), its steps, and its rate's scale."""
     if cool is None:
-        cool = _cooling(data_keys.shape[0], NEVER, 1)
+        cool = _cooling(data_keys.shape[0], NEVER, 1, 1.0)
 
     def one_seed(state, data_key, st):
         return jax.lax.scan(lambda s, _: train_step(s, data_key, cfg, noise, tc, st), state, None, length=length)
@@ -194,8 +129,9 @@ def _train_chunk(states, data_keys, cfg, noise, tc, length, cool=None):
     return jax.vmap(one_seed)(states, data_keys, cool)
 
 
-def _cooling(S: int, start, steps) -> jax.Array:
-    return jnp.tile(jnp.asarray([start, steps], jnp.float32), (S, 1))
+def _cooling(S: int, start, steps, scale) -> jax.Array:
+    """``(S, 3)``: per seed, where its cool-down begins, its steps and its rate's scale (each a scalar or ``(S,)``)."""
+    return jnp.stack([jnp.broadcast_to(jnp.asarray(x, jnp.float32), (S,)) for x in (start, steps, scale)], axis=1)
 
 
 def grow(cfg: ModelConfig, noise: Noise, params: dict, seed: int, tc: TrainConfig) -> dict:
@@ -317,14 +253,21 @@ def _where(take: np.ndarray, new, old):
 
 def _train_wsd(cfg, noise, tc, seeds, states, data_keys, callback, look, falling) -> TrainResult:
     """:func:`train` under the wsd schedule: held steps, a copy cooled and looked at after ``tc.phase`` of them,
-    then after each doubling (``2, 4, 8 ... x phase``), cooled over as many times ``tc.cooldown`` steps. A seed
-    the rule stops trains no further (it leaves the vmapped batch); its later looks are NaN."""
+    then after each doubling (:func:`lintx.schedule.look_steps`), cooled over as many times ``tc.cooldown``
+    steps. A seed the rule stops trains no further (it leaves the vmapped batch); its later looks are NaN. A
+    seed whose cooled copy diverged (:func:`_diverged`) starts again from its start at ``1 / tc.restart_divisor``
+    of its rate, at most ``tc.restarts`` times, while the others train on: the rule sees only its looks since
+    (the result keeps them all, and the seed its lowest copy, before or after)."""
     S = len(seeds)
     looks, history = [], []
-    kept, done, going, held_to = None, 0, np.ones(S, bool), tc.phase
-    while going.any() and held_to <= tc.steps:
+    start, scale, restarted, since = states, np.ones(S, np.float32), np.zeros(S, int), np.zeros(S, int)
+    kept, done, going = None, 0, np.ones(S, bool)
+    for held_to in look_steps(tc.phase, tc.steps):
+        if not going.any():
+            break
         live = np.flatnonzero(going)
-        sub, keys, held = jax.tree_util.tree_map(lambda x: x[live], states), data_keys[live], _cooling(len(live), NEVER, 1)
+        sub, keys = jax.tree_util.tree_map(lambda x: x[live], states), data_keys[live]
+        held = _cooling(len(live), NEVER, 1, scale[live])
         while done < held_to:
             sub, losses = _train_chunk(sub, keys, cfg, noise, tc, tc.chunk, held)
             history.append(_scatter(S, live, np.asarray(jnp.mean(losses, axis=1), np.float64)))
@@ -333,19 +276,33 @@ def _train_wsd(cfg, noise, tc, seeds, states, data_keys, callback, look, falling
                 callback(done, history[-1][live])
         states = jax.tree_util.tree_map(lambda x, y: x.at[live].set(y), states, sub)
         cooldown = tc.cooldown * (done // tc.phase)
-        copy, cool = sub, _cooling(len(live), done, cooldown)
+        copy, cool = sub, _cooling(len(live), sub[2], cooldown, scale[live])  # each seed cools from its own step
         for _ in range(cooldown // tc.chunk):
             copy, losses = _train_chunk(copy, keys, cfg, noise, tc, tc.chunk, cool)
         params = _raw(cfg, noise, tc, copy[0])
         now = _scatter(S, live, np.asarray(look(params), np.float64))
         this = dict(params={k: _scatter(S, live, x) for k, x in params.items()}, final=_scatter(S, live, np.asarray(jnp.mean(losses, axis=1), np.float64)),
-                    skipped=_scatter(S, live, np.asarray(copy[1].total_notfinite).reshape(len(live))), steps=np.full(S, done + cooldown), loss=now)
+                    skipped=_scatter(S, live, np.asarray(copy[1].total_notfinite).reshape(len(live))),
+                    steps=_scatter(S, live, np.asarray(copy[2]).reshape(len(live))), loss=now)
         take = going & (np.ones(S, bool) if kept is None else np.isfinite(now) & ~(now >= kept["loss"]))  # the first copy, or a lower one
         kept = this if kept is None else {k: _where(take, v, kept[k]) for k, v in this.items()}
         looks.append(now)
-        going, held_to = going & np.asarray(falling(np.stack(looks, axis=1)), bool).reshape(S), 2 * held_to
+        again = going & _diverged(cfg, tc, now, this["final"]) & (restarted < tc.restarts)
+        if again.any():  # back to its start at a lower rate; the rule no longer counts its looks so far
+            states = jax.tree_util.tree_map(lambda x0, x: jnp.where(again.reshape((-1,) + (1,) * (x.ndim - 1)), x0, x), start, states)
+            scale, restarted = np.where(again, scale / tc.restart_divisor, scale).astype(np.float32), restarted + again
+            since = np.where(again, len(looks), since)
+        seen = np.where(np.arange(len(looks)) < since[:, None], np.nan, np.stack(looks, axis=1))
+        going = going & (np.asarray(falling(seen), bool).reshape(S) | again)
     return _result(cfg, noise, tc, seeds, kept["params"], kept["skipped"], history, kept["final"], steps=kept["steps"],
-                   looks=np.stack(looks, axis=1))
+                   looks=np.stack(looks, axis=1), restarts=restarted)
+
+
+def _diverged(cfg, tc, look, final) -> np.ndarray:
+    """Per seed: its cooled copy has no finite look, or its training loss is not finite or above
+    ``tc.diverge_factor`` times the zero predictor's ``d / 2`` (as :func:`_result` judges a training)."""
+    with np.errstate(invalid="ignore"):
+        return ~np.isfinite(look) | ~np.isfinite(final) | (final > tc.diverge_factor * cfg.d / 2)
 
 
 def _scatter(S: int, live: np.ndarray, x) -> np.ndarray:

@@ -8,7 +8,8 @@ from lintx import checkpoint
 from lintx.checkpoint import CheckpointError, from_training, load, save, sidecar_path
 from lintx.model import ModelConfig, to_full
 from lintx.tasks import Categorical, Uniform
-from lintx.train import TrainConfig, train
+from lintx.recipe import TrainConfig
+from lintx.train import train
 
 TC = TrainConfig(steps=20, batch=64, chunk=10)
 

@@ -14,7 +14,7 @@ import lintx.method as method
 import lintx.store as store
 from lintx.checkpoint import DivergedError, from_training, load
 from lintx.method import Budget, Profile
-from lintx.model import ModelConfig
+from lintx.model import Model, ModelConfig
 from lintx.tasks import Categorical, Uniform
 from lintx.train import train
 
@@ -203,3 +203,28 @@ def test_a_wsd_budget_looks_at_each_cooled_copy_on_the_selection_sequences_and_k
     assert selection.selection_score(ck.model, noise, 0) == pytest.approx(min(ck.meta["trained_selection_loss"], *ck.meta["start_losses"]), rel=1e-5)
     key = method.key(method.get_profile("tiny"), ModelConfig("diag", 2), noise, 0)
     assert key["train"]["schedule"] == "wsd" and key["wsd"]["plateau"] == 0.02 and key["wsd"]["blocks"] == method.SELECTION_BLOCKS
+
+
+def test_a_wsd_model_whose_every_candidate_diverged_keeps_a_start_scored_once(tmp_path, monkeypatch):
+    """Where every training diverges under the wsd schedule, the starts' selection scores, computed before
+    training to judge the looks, choose the start kept: no start is scored again."""
+    _use(monkeypatch, Budget(steps=40, batch=32, chunk=10, schedule="wsd", phase=20, cooldown=10, plateau=0.02))
+    noise, real, calls = Uniform(1.0), fit.train, []
+
+    def diverging(cfg, noise, tc, seeds, callback=None, init=None, **wsd):
+        result = real(cfg, noise, tc, seeds, callback, init, **wsd)
+        return result._replace(diverged=np.full(len(seeds), cfg.layers == 2 and cfg.variant == "diag"))
+
+    def counted(model, noise, seed):
+        calls.append(model.cfg)
+        return selection.selection_score(model, noise, seed)
+
+    monkeypatch.setattr(fit, "train", diverging)
+    monkeypatch.setattr(fit, "scorer", lambda prof: counted)
+    ck = fit.get_or_train(tmp_path, "tiny", ModelConfig("diag", 2), noise, 0)
+    assert "every candidate diverged" in ck.meta["trained"] and calls == []
+    tc = method.recipe(method.get_profile("tiny").budget, ModelConfig("diag", 2), noise)
+    starts = [fit.warm_start(ModelConfig("diag", 2), noise, load(store.checkpoint_path(tmp_path, "tiny", c, noise, 0)), 0, tc)
+              for c in (ModelConfig("diag", 1), ModelConfig("gdpp", 2))]
+    expected = [selection.selection_score(Model(ModelConfig("diag", 2), p), noise, 0) for p in starts]
+    assert ck.meta["start_losses"] == pytest.approx(expected, rel=1e-5) and ck.meta["kept_start"] == int(np.argmin(expected))

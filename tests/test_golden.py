@@ -21,7 +21,8 @@ from lintx import fit, method, metrics, selection, store
 from lintx.checkpoint import from_training
 from lintx.model import Model, ModelConfig
 from lintx.tasks import Categorical, Uniform, sample_batch
-from lintx.train import TrainConfig, grow, train, unstack
+from lintx.recipe import TrainConfig
+from lintx.train import grow, train, unstack
 from lintx.versions import EVAL_NUMERICS, NUMERICS
 
 GOLDEN = Path(__file__).parent / "golden" / "numerics.json"

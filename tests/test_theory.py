@@ -11,7 +11,8 @@ import pytest
 from lintx import theory
 from lintx.model import ModelConfig, to_full
 from lintx.tasks import Uniform, sample_batch
-from lintx.train import TrainConfig, train, unstack
+from lintx.recipe import TrainConfig
+from lintx.train import train, unstack
 
 
 @pytest.mark.parametrize("heads", [1, 2, 3])

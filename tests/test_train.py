@@ -1,4 +1,5 @@
 import dataclasses
+import importlib
 
 import jax
 import jax.numpy as jnp
@@ -8,8 +9,9 @@ import pytest
 from lintx.checkpoint import DivergedError, from_training
 from lintx.metrics import evaluate
 from lintx.model import Model, ModelConfig, w_matrix
+from lintx.recipe import TrainConfig
 from lintx.tasks import Uniform
-from lintx.train import TrainConfig, train, unstack
+from lintx.train import train, unstack
 
 D, N = 10, 20
 
@@ -193,7 +195,43 @@ def test_each_seed_keeps_its_lowest_cooled_copy_and_a_seed_the_rule_stops_trains
         train(cfg, noise, TrainConfig(**WSD), seeds=(0,))
 
 
-@pytest.mark.parametrize("field, value", [("phase", 0), ("phase", 75), ("cooldown", 0), ("steps", 50)])
+@pytest.mark.parametrize("restarts", [0, 1])
+def test_a_seed_whose_cooled_copy_diverged_starts_again_at_a_lower_rate(restarts, monkeypatch):
+    cfg, noise = ModelConfig("gdpp", 1, d=5, n=10), Uniform(1.0)
+    tc = TrainConfig(**{**WSD, "steps": 400, "restarts": restarts})
+    values = iter([[3.0, 5.0], [2.0, np.nan], [1.5, 2.5]])  # seed 1's second copy diverges
+    scales, seen = [], []
+
+    def look(params):
+        return np.array(next(values))
+
+    def falling(looks):
+        seen.append(looks.copy())
+        return np.ones(len(looks), bool)
+
+    module = importlib.import_module("lintx.train")
+    chunk = module._train_chunk
+
+    def spy(states, data_keys, cfg, noise, tc, length, cool=None):
+        scales.append(np.asarray(cool)[:, 2].tolist())
+        return chunk(states, data_keys, cfg, noise, tc, length, cool)
+
+    monkeypatch.setattr(module, "_train_chunk", spy)
+    result = train(cfg, noise, tc, seeds=(0, 1), look=look, falling=falling)
+    np.testing.assert_array_equal(result.looks, [[3.0, 2.0, 1.5], [5.0, np.nan, 2.5]])  # every look, kept
+    assert result.restarts.tolist() == [0, restarts]
+    if restarts:  # seed 1 starts again after its second look, at a third of the rate; the rule forgets its looks before
+        np.testing.assert_array_equal(seen[-1], [[3.0, 2.0, 1.5], [np.nan, np.nan, 2.5]])
+        assert scales[-1] == [1.0, pytest.approx(1 / 3)] and result.steps.tolist() == [600, 400]  # 200 held steps since
+    else:
+        np.testing.assert_array_equal(seen[-1], result.looks)
+        assert scales[-1] == [1.0, 1.0] and result.steps.tolist() == [600, 600]
+    assert from_training(cfg, noise, tc, result, 1).meta["restarts"] == restarts
+    assert "restarts" in tc.to_json() and "restarts" not in TrainConfig(steps=10).to_json()
+
+
+@pytest.mark.parametrize("field, value", [("phase", 0), ("phase", 75), ("cooldown", 0), ("steps", 50),
+                                          ("restarts", -1), ("restarts", 1.5), ("restart_divisor", 1.0)])
 def test_a_bad_wsd_recipe_is_refused_by_name(field, value):
     with pytest.raises(ValueError, match=field):
         TrainConfig(**{**WSD, field: value})
