@@ -37,10 +37,10 @@ def make_optimizer(tc) -> optax.GradientTransformation:
 def look_steps(phase: int, steps: int) -> list[int]:
     """The held steps after which the wsd schedule looks at a cooled copy: ``phase`` and each doubling of it,
     ``phase, 2 phase, 4 phase, ...``, up to ``steps``."""
-    out = []
-    while phase and (not out or 2 * out[-1] <= steps):
-        out.append(2 * out[-1] if out else phase)
-    return out if phase and phase <= steps else []
+    out, k = [], phase
+    while 0 < k <= steps:
+        out, k = out + [k], 2 * k
+    return out
 
 
 def wsd_rate(tc, step, cool_from, cooldown, scale=1.0):

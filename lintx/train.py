@@ -239,7 +239,7 @@ def _result(cfg, noise, tc, seeds, params, skipped, history, final=None, **extra
     loss_history = np.stack(history, axis=1)
     final = loss_history[:, -1] if final is None else final
     finite_params = np.all([np.all(np.isfinite(x), axis=tuple(range(1, x.ndim))) for x in params.values()], axis=0)
-    diverged = ~np.isfinite(final) | (final > tc.diverge_factor * cfg.d / 2) | ~finite_params | (skipped > 0.1 * tc.steps)
+    diverged = _loss_diverged(cfg, tc, final) | ~finite_params | (skipped > 0.1 * tc.steps)
     return TrainResult(params=params, seeds=seeds, loss_history=loss_history, final_loss=final, skipped_steps=skipped,
                        diverged=diverged, **extra)
 
@@ -299,10 +299,14 @@ def _train_wsd(cfg, noise, tc, seeds, states, data_keys, callback, look, falling
 
 
 def _diverged(cfg, tc, look, final) -> np.ndarray:
-    """Per seed: its cooled copy has no finite look, or its training loss is not finite or above
-    ``tc.diverge_factor`` times the zero predictor's ``d / 2`` (as :func:`_result` judges a training)."""
+    """Per seed: its cooled copy has no finite look, or its training loss diverged (:func:`_loss_diverged`)."""
+    return ~np.isfinite(look) | _loss_diverged(cfg, tc, final)
+
+
+def _loss_diverged(cfg, tc, final) -> np.ndarray:
+    """Per seed: a training loss that is not finite or above ``tc.diverge_factor`` times the zero predictor's ``d / 2``."""
     with np.errstate(invalid="ignore"):
-        return ~np.isfinite(look) | ~np.isfinite(final) | (final > tc.diverge_factor * cfg.d / 2)
+        return ~np.isfinite(final) | (final > tc.diverge_factor * cfg.d / 2)
 
 
 def _scatter(S: int, live: np.ndarray, x) -> np.ndarray:
