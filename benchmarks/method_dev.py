@@ -30,9 +30,9 @@ def _profile(args):
 
     wsd = dict(schedule="wsd", phase=args.phase, cooldown=args.cooldown, plateau=args.plateau) if args.phase else {}
     budget = method.Budget(steps=args.steps, batch=args.batch, lr=args.lr, random_starts=args.random_starts, warm_lr=args.warm_lr,
-                           scale_batch=args.scale_batch, **wsd)
+                           scale_batch=args.scale_batch, chunk=args.chunk, **wsd)
     name = (f"dev-s{args.steps}-b{args.batch}{'' if args.scale_batch else 'f'}-lr{args.lr:g}-r{args.random_starts}" + (f"-w{args.warm_lr:g}" if args.warm_lr else "")
-            + (f"-W{args.phase}-{args.cooldown}-{args.plateau:g}" if args.phase else ""))
+            + (f"-W{args.phase}-{args.cooldown}-{args.plateau:g}" if args.phase else "") + (f"-c{args.chunk}" if args.chunk != method.Budget.chunk else ""))
     method.PROFILES[name] = method.Profile(name, budget, 1, "development budget")
     return name
 
@@ -69,6 +69,7 @@ def main():
     p.add_argument("--warm-lr", type=float, default=Budget.warm_lr, help="learning rate of models with a warm start")
     p.add_argument("--phase", type=int, default=Budget.phase, help="wsd: held steps between looks (0: the budget's cosine; --steps: the most)")
     p.add_argument("--cooldown", type=int, default=200, help="wsd: a copy's cool-down steps before a look")
+    p.add_argument("--chunk", type=int, default=Budget.chunk, help="steps per compiled loop (wsd: the cool-down a multiple of it)")
     p.add_argument("--plateau", type=float, default=Budget.plateau, help="wsd: the least relative fall of a look that goes on")
     p.add_argument("--no-scale-batch", dest="scale_batch", action="store_false", help="every architecture at --batch (lintx.method.batch)")
     p.add_argument("--variants", nargs="+", default=["gdpp", "diag", "full"])

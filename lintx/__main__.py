@@ -4,6 +4,7 @@
 
     python -m lintx train --profile fast                      # the whole study, 5 seeds
     python -m lintx train --profile fast --columns u5 --depths 1-8 --seeds 0 --workers 2
+    python -m lintx train --profile fast --columns u5 c13 --variants diag full --heads 2 --seeds 0 --no-deep-u5
     python -m lintx check --profile fast                      # exit status 1 if a checkpoint fails
     python -m lintx prune --profile fast [--delete]           # stale checkpoints and evaluations
 
@@ -11,8 +12,8 @@ Resumable: finished checkpoints are found by content (see :mod:`lintx.store`), v
 stop loses at most the models in progress. A checkpoint whose files exist but do not verify (damaged arrays,
 a sidecar that does not match) stops the run before it trains anything, with a message naming the file:
 it is never passed over, nor silently trained over.
-``--shard K/N`` trains the K-th (from 0) of N disjoint parts of the grid, each model's warm-start lineage
-within one part, so a Slurm job array (``--array=0-(N-1)``) or a Kubernetes indexed job spreads a study
+``--shard K/N`` trains the K-th (from 0) of N disjoint parts of the grid (:mod:`lintx.grid`), each model's
+warm-start lineage within one part, so a Slurm job array (``--array=0-(N-1)``) or a Kubernetes indexed job spreads a study
 over machines with no code of ours in between; ``--shard N`` reads K from ``SLURM_ARRAY_TASK_ID`` or
 ``JOB_COMPLETION_INDEX`` (``docs/cluster.md``).
 ``--workers N`` runs N processes, each restricted to one XLA thread, taking every N-th noise setting
@@ -101,46 +102,21 @@ def _shard_arg(text: str, environ=os.environ) -> tuple[int, int]:
 
 
 def _jobs(args):
+    from lintx import grid
     from lintx.method import get_profile
-    from lintx.store import study_grid
 
     prof = get_profile(args.profile)
-    seeds = args.seeds if args.seeds is not None else list(range(prof.seeds))
-    grid = study_grid(args.depths, args.columns, args.variants, deep_u5=args.deep_u5, d=args.d, n=args.n)
-    jobs = [(cfg, noise, s) for s in seeds for cfg, noise in grid]
-    # per noise setting, shallow and simple first, so a warm start's parent (one layer shallower, or the
-    # variant a model contains) is trained before its children; the seeds of a model one after the other,
-    # so they share its compiled training step
-    order = {"gdpp": 0, "diag": 1, "full": 2}
-    jobs.sort(key=lambda j: (j[1].label, j[0].layers, order[j[0].variant], j[2]))
-    return prof, jobs
-
-
-def _shard(jobs, i: int, k: int):
-    # one noise setting (all variants, depths and seeds) stays in one worker: a warm start's parent (the
-    # shallower model, or the simpler variant a model starts from) is trained by the same process
-    # (with fewer noise settings than workers, one noise setting and seed)
-    labels = list(dict.fromkeys(noise.label for cfg, noise, s in jobs))
-    group = (lambda j: j[1].label) if len(labels) >= k else (lambda j: (j[1].label, j[2]))
-    groups = list(dict.fromkeys(map(group, jobs)))
-    mine = {g for n, g in enumerate(groups) if n % k == i}
-    return [j for j in jobs if group(j) in mine]
-
-
-def _cost(cfg, prof, noise):
-    from lintx.fit import num_candidates
-    from lintx.method import recipe
-
-    tc = recipe(prof.budget, cfg, noise)
-    return tc.steps * tc.batch * cfg.layers * num_candidates(prof, cfg, noise)
+    return prof, grid.jobs(prof, args.seeds, depths=args.depths, columns=args.columns, variants=args.variants,
+                           deep_u5=args.deep_u5, d=args.d, n=args.n, heads=args.heads)
 
 
 def _train_jobs(args, prof, todo, tag, log) -> list[str]:
     """Train ``todo`` in order; progress lines prefixed with ``tag``; returns the models that diverged."""
     from lintx.checkpoint import DivergedError
     from lintx.fit import get_or_train
+    from lintx.grid import cost
 
-    total_cost = sum(_cost(c, prof, n) for c, n, _ in todo)
+    total_cost = sum(cost(prof, c, n) for c, n, _ in todo)
     done_cost, start, failed = 0, time.perf_counter(), []
     for n_done, (cfg, noise, seed) in enumerate(todo, 1):
         t = time.perf_counter()
@@ -150,9 +126,9 @@ def _train_jobs(args, prof, todo, tag, log) -> list[str]:
             failed.append(f"{cfg.variant} L{cfg.layers} {noise.label} seed {seed}")
             log({"failed": failed[-1], "profile": prof.name, "seconds": round(time.perf_counter() - t, 2), "error": str(e)})
             print(f"[{tag}] {n_done}/{len(todo)} FAILED {failed[-1]}: {e}", flush=True)
-            done_cost += _cost(cfg, prof, noise)
+            done_cost += cost(prof, cfg, noise)
             continue
-        done_cost += _cost(cfg, prof, noise)
+        done_cost += cost(prof, cfg, noise)
         elapsed = time.perf_counter() - start
         eta = elapsed / done_cost * (total_cost - done_cost)
         print(f"[{tag}] {n_done}/{len(todo)} {cfg.variant} L{cfg.layers} {noise.label} seed {seed}: "
@@ -168,13 +144,14 @@ def train_command(args) -> int:
 
     from lintx.checkpoint import CheckpointError
     from lintx.fit import recorded_failure
+    from lintx.grid import shard
     from lintx.store import checkpoint_path, is_trained, load_as
 
     if args.devices > len(jax.local_devices()):
         raise ValueError(f"--devices {args.devices}: only {len(jax.local_devices())} local JAX device(s) here")
     prof, jobs = _jobs(args)
     i, k = args.shard
-    mine = _shard(_shard(jobs, i, k), *args.worker)  # this shard's part, and of it this worker's
+    mine = shard(shard(jobs, i, k), *args.worker)  # this shard's part, and of it this worker's
     paths = [checkpoint_path(args.data, prof, cfg, noise, seed) for cfg, noise, seed in mine]
     failures = [recorded_failure(args.data, prof, cfg, noise, seed) for cfg, noise, seed in mine]
     recorded = [(p, f) for p, f in zip(paths, failures) if f is not None]
@@ -211,7 +188,7 @@ def train_command(args) -> int:
 
     def on_device(m):
         with jax.default_device(devices[m]):
-            return _train_jobs(args, prof, _shard(todo, m, len(devices)), f"shard {i}/{k} {devices[m]}", log)
+            return _train_jobs(args, prof, shard(todo, m, len(devices)), f"shard {i}/{k} {devices[m]}", log)
 
     if len(devices) == 1:
         failed = _train_jobs(args, prof, todo, f"shard {i}/{k}", log)
@@ -298,6 +275,7 @@ def main(argv=None) -> int:
     t.add_argument("--variants", nargs="+", default=["gdpp", "diag", "full"], choices=["gdpp", "diag", "full"])
     t.add_argument("--d", type=int, default=10, help="input dimension (the paper: 10)")
     t.add_argument("--n", type=int, default=20, help="context length (the paper: 20)")
+    t.add_argument("--heads", type=int, default=1, help="attention heads per layer (the paper: 1)")
     t.add_argument("--no-deep-u5", dest="deep_u5", action="store_false", help="skip the 8-layer sigma_max=5 models")
     t.add_argument("--workers", type=int, default=1, help="processes, each on one XLA thread (CPU)")
     t.add_argument("--devices", type=int, default=0, help="local JAX devices to spread models over (default: all)")

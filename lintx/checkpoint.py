@@ -58,6 +58,11 @@ class Checkpoint:
         return Model(self.cfg, from_full(self.cfg, self.P, self.Q))
 
 
+def finite_or_none(xs) -> list:
+    """``xs`` as JSON numbers: a float, or None where it is not finite (JSON has no NaN or infinity)."""
+    return [float(x) if np.isfinite(x) else None for x in xs]
+
+
 def from_training(cfg: ModelConfig, noise: Noise, tc: TrainConfig, result: TrainResult, i: int) -> Checkpoint:
     """Checkpoint of seed ``i`` of a training result; refuses a diverged seed."""
     seed = result.seeds[i]
@@ -76,7 +81,7 @@ def from_training(cfg: ModelConfig, noise: Noise, tc: TrainConfig, result: Train
     }
     if result.looks is not None:  # the wsd schedule: the steps that made it, and every look at its cooled copies
         meta["steps"] = int(result.steps[i])
-        meta["looks"] = [float(x) if np.isfinite(x) else None for x in result.looks[i]]
+        meta["looks"] = finite_or_none(result.looks[i])
         meta["restarts"] = int(result.restarts[i]) if result.restarts is not None else 0
     return Checkpoint(cfg, noise, P, Q, meta)
 

@@ -30,7 +30,7 @@ import jax
 import numpy as np
 
 from lintx import store
-from lintx.checkpoint import Checkpoint, DivergedError, from_training
+from lintx.checkpoint import Checkpoint, DivergedError, finite_or_none, from_training
 from lintx.method import (MAX_RETRIES, RETRY_LR_DIVISOR, START_STRIDE, Profile,
                           falling_rule, get_profile, names, parents, random_starts, recipe)
 from lintx.model import Model, ModelConfig, to_full
@@ -80,7 +80,7 @@ def best_candidate(cfg: ModelConfig, noise: Noise, tc: TrainConfig, seed: int, r
     i = int(np.argmin(losses))
     ckpt = from_training(cfg, noise, tc, result, i)  # DivergedError if every candidate diverged
     meta = {**ckpt.meta, "seed": seed, "start": i, "start_seed": result.seeds[i],
-            "selection_losses": [float(x) if np.isfinite(x) else None for x in losses]}
+            "selection_losses": finite_or_none(losses)}
     return dataclasses.replace(ckpt, meta=meta)
 
 
@@ -95,7 +95,7 @@ def against_starts(ckpt: Checkpoint, init: list, seed: int, score=selection_loss
     trained = np.inf if trained is None else trained
     losses = [score(Model(ckpt.cfg, params), ckpt.noise, seed) for params in init] if losses is None else losses
     meta = {**ckpt.meta, "trained_selection_loss": float(trained) if np.isfinite(trained) else None,
-            "start_losses": [float(x) if np.isfinite(x) else None for x in losses]}
+            "start_losses": finite_or_none(losses)}
     i = int(np.argmin(losses))
     if not losses[i] < trained:
         return dataclasses.replace(ckpt, meta=meta)
@@ -116,7 +116,7 @@ def kept_start(cfg: ModelConfig, noise: Noise, tc: TrainConfig, seed: int, warm:
     P, Q = (np.asarray(m, np.float32) for m in to_full(cfg, warm[i]))
     final = selection_loss(Model(cfg, warm[i]), noise, seed) if score is not selection_loss else losses[i]
     meta = {"seed": seed, "train": tc.to_json(), "steps": tc.steps, "final_loss": float(final), "skipped_steps": 0,
-            "retries": retries, "kept_start": i, "start_losses": [float(x) if np.isfinite(x) else None for x in losses],
+            "retries": retries, "kept_start": i, "start_losses": finite_or_none(losses),
             "trained": f"every candidate diverged: {problem}"}
     ckpt = Checkpoint(cfg, noise, P, Q, meta)
     return dataclasses.replace(ckpt, meta={**meta, "validation_loss": held_out_loss(ckpt, validation_num)})
@@ -210,7 +210,7 @@ def _looks_of(result: TrainResult) -> dict:
     looked at) and its restarts. Nothing for another schedule."""
     if result is None or result.looks is None:
         return {}
-    return {"looks": [[float(x) if np.isfinite(x) else None for x in row] for row in result.looks],
+    return {"looks": [finite_or_none(row) for row in result.looks],
             "restarts": [int(r) for r in result.restarts]}
 
 

@@ -32,13 +32,13 @@ def readouts(data_dir, profile: str, cfg: ModelConfig, noise, seeds: Sequence[in
 
 
 def best_losses(data_dir, profile: str, variant: str, noise, depths: Sequence[int], seeds: Sequence[int], protocol: Protocol,
-                train_missing: bool = True, extra_seeds: Sequence[int] = (), d: int = D, n: int = N) -> dict:
+                train_missing: bool = True, extra_seeds: Sequence[int] = (), d: int = D, n: int = N, heads: int = 1) -> dict:
     """At each depth, the adjusted loss of the seed chosen on the selection sets: the median, min and max
     over the evaluation sets (NaN where no seed was found), each ``(len(depths),)``: the curves of Fig. 1
     and 3, as in Table 1."""
     out = {"median": [], "min": [], "max": []}
     for L in depths:
-        path = best_checkpoint(data_dir, profile, ModelConfig(variant, L, d=d, n=n), noise, seeds, protocol, train_missing, extra_seeds)
+        path = best_checkpoint(data_dir, profile, ModelConfig(variant, L, heads=heads, d=d, n=n), noise, seeds, protocol, train_missing, extra_seeds)
         r = spread(checkpoint_sets(data_dir, path, protocol.eval_seeds, protocol.num)["adjusted_loss"][:, -1]) if path else {}
         for k in out:
             out[k].append(float(r[k]) if path else np.nan)

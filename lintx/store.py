@@ -93,13 +93,13 @@ def locked(path: Path) -> Iterator[None]:
 
 
 def study_grid(depths: Sequence[int] = range(1, 8), columns: Sequence[str] = COLUMNS, variants=("gdpp", "diag", "full"), deep_u5: bool = True,
-               d: int = 10, n: int = 20):
+               d: int = 10, n: int = 20, heads: int = 1):
     """The (cfg, noise) pairs of the paper's study: Table 1 (depths 1-7, ten noise settings, three
-    variants), plus 8-layer models at ``sigma_max = 5`` for Fig. 5 and 7; or of any other grid (``columns``
-    any noise labels, ``d`` and ``n`` any sizes)."""
-    grid = [(ModelConfig(v, L, d=d, n=n), noise_from_label(c)) for c in columns for L in depths for v in variants]
+    variants, one head), plus 8-layer models at ``sigma_max = 5`` for Fig. 5 and 7; or of any other grid
+    (``columns`` any noise labels, ``d``, ``n`` and ``heads`` any sizes)."""
+    grid = [(ModelConfig(v, L, heads=heads, d=d, n=n), noise_from_label(c)) for c in columns for L in depths for v in variants]
     if deep_u5:
-        grid += [(ModelConfig(v, 8, d=d, n=n), noise_from_label("u5")) for v in variants]
+        grid += [(ModelConfig(v, 8, heads=heads, d=d, n=n), noise_from_label("u5")) for v in variants]
     return grid
 
 

@@ -33,7 +33,7 @@ def tolerance(method: str, layers, column: str, paper: float) -> float:
     return 1.10 * paper + 0.001
 
 
-def _stats(sets: dict, single: float) -> dict:
+def set_stats(sets: dict, single: float) -> dict:
     """The reported numbers of one predictor from its per-set statistics (last layer): median, min, max,
     the single-set value, the tail share and largest sequence, and the expected loss over all the sets'
     sequences with its standard error (meaningful only where the tail does not dominate)."""
@@ -49,14 +49,14 @@ def _stats(sets: dict, single: float) -> dict:
 
 def model_cell(data_dir, found: Sequence[tuple[int, Path]], protocol: Protocol) -> dict:
     """The numbers of one model cell from its checkpoints ``found`` (``(seed, path)``): the seed chosen on
-    the selection sets (:func:`lintx.evaluation.choose`) and its :func:`_stats`, each seed's median (for
+    the selection sets (:func:`lintx.evaluation.choose`) and its :func:`set_stats`, each seed's median (for
     the spread over seeds), and seed 0's numbers under ``seed0_`` where seed 0 was found."""
     if not found:
         return {"seeds_found": 0, "seeds": [], "seed_medians": []}
     stats = {}
     for s, p in found:
         single = checkpoint_sets(data_dir, p, (protocol.single_seed,), protocol.num)["adjusted_loss"][0, -1]
-        stats[s] = _stats(checkpoint_sets(data_dir, p, protocol.eval_seeds, protocol.num), single)
+        stats[s] = set_stats(checkpoint_sets(data_dir, p, protocol.eval_seeds, protocol.num), single)
     best = choose(data_dir, found, protocol)[0]
     out = {"seeds_found": len(found), "seeds": [s for s, _ in found], "best_seed": best, **stats[best],
            "seed_medians": [stats[s]["median"] for s, _ in found]}
@@ -102,5 +102,5 @@ def table1(data_dir, profile: str, seeds: Sequence[int], protocol: Protocol = Pr
         for name, sets in baseline_sets(data_dir, column, protocol, tune_num).items():
             single = sets.pop("single")
             rows.append(_judge({"method": name, "layers": None, "column": column, "paper": paper[(name, None)][column],
-                                "seeds_found": 1, **_stats(sets, single)}))
+                                "seeds_found": 1, **set_stats(sets, single)}))
     return rows

@@ -93,3 +93,14 @@ def study(profile, seeds, extra_seeds, train_missing) -> tuple[list[int], list[i
 
     get_profile(profile)
     return int_list("seeds", seeds), int_list("extra_seeds", extra_seeds, empty=True), flag("train_missing", train_missing)
+
+
+def shapes(name: str, value) -> list[tuple[int, int]]:
+    """Problem sizes as ``["10x20", "5x10"]`` (``d`` x ``n``), each a pair of positive integers."""
+    out = []
+    for text in str_list(name, value):
+        d, sep, n = text.partition("x")
+        if not (sep and d.isdigit() and n.isdigit() and int(d) > 0 and int(n) > 0):
+            raise ValueError(f"{name} must be sizes like '10x20' (d x n, positive integers), got {text!r}")
+        out.append((int(d), int(n)))
+    return out

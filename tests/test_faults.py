@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lintx import fit, store
+from lintx import fit, method, store
 from lintx.checkpoint import CheckpointError, load, save, sidecar_path
 from lintx.model import ModelConfig
 from lintx.tasks import Uniform
@@ -140,7 +140,7 @@ def test_n_shards_as_separate_processes_train_the_grid_between_them_each_model_o
     """A job array of 3 (``--shard K/3``, and ``--shard 3`` with the index in ``JOB_COMPLETION_INDEX``) on one
     directory: shard 0 alone trains exactly its part; shards 1 and 2 side by side train the rest; the union
     is the grid and the log names each model once."""
-    from lintx.__main__ import _jobs, _shard
+    from lintx import grid as study
 
     columns = ["u1", "u2", "u3"]
     grid = [*GRID[:3], *columns, *GRID[4:]]
@@ -153,11 +153,9 @@ def test_n_shards_as_separate_processes_train_the_grid_between_them_each_model_o
 
     first = shard("--shard", "0/3")
     assert first.wait(timeout=300) == 0, first.stderr.read()
-    import argparse
-
-    args = argparse.Namespace(profile="tiny", seeds=[0, 1], depths=[1, 2], columns=columns, variants=["gdpp", "diag"], deep_u5=False, d=10, n=20)
-    prof, jobs = _jobs(args)
-    part0 = {store.checkpoint_path(tmp_path, prof, c, n, s).name for c, n, s in _shard(jobs, 0, 3)}
+    prof = method.get_profile("tiny")
+    jobs = study.jobs(prof, [0, 1], depths=[1, 2], columns=columns, variants=["gdpp", "diag"], deep_u5=False)
+    part0 = {store.checkpoint_path(tmp_path, prof, c, n, s).name for c, n, s in study.shard(jobs, 0, 3)}
     assert part0 and set(_logged(tmp_path)) == part0
     rest = [shard("--shard", "1/3"), shard("--shard", "3", JOB_COMPLETION_INDEX="2")]
     assert [r.wait(timeout=300) for r in rest] == [0, 0], [r.stderr.read() for r in rest]

@@ -20,6 +20,9 @@ TINY = {
     "fig5_layer_readout.ipynb": dict(profile="tiny", seeds=[0, 1], num=2000, eval_seeds=[10001, 10002], selection_seeds=[20001], selection_num=500, tune_num=5000, depths=[1, 2], variants=["diag"], d=5, n=10),
     "table1.ipynb": dict(profile="tiny", seeds=[0], num=2000, eval_seeds=[10001, 10002], selection_seeds=[20001], selection_num=500, tune_num=5000, columns=["u1"], depths=[1]),
     "tails.ipynb": dict(profile="tiny", seeds=[0], selection_seeds=[20001], selection_num=500, num=2000, models=["diag-2-u1"], d=5, n=10),
+    "beyond.ipynb": dict(profile="tiny", heads=[1, 2], head_columns=["u1"], head_depths=[1, 2], head_seeds=[0], shapes=["5x10", "4x8"],
+                         shape_columns=["u1"], shape_depths=[1, 2], weights_heads=2, weights_column="u1", weights_depth=2, num=2000,
+                         eval_seeds=[10001, 10002], selection_seeds=[20001], selection_num=500, tune_num=5000, train_missing=True, doc=""),
     "theory.ipynb": dict(profile="tiny", theory_depth=1, gap_column="u1", columns=["u1"], kappas=[10], eps=1e-3,
                          n_multiples=[2, 5], ridge_ns=[100, 300], num=16),
 }
@@ -33,6 +36,7 @@ EXPECTED = {
     "fig5_layer_readout.ipynb": ["fig5_layer_readout"],
     "table1.ipynb": ["table1_heatmap"],
     "tails.ipynb": ["tails"],
+    "beyond.ipynb": ["beyond_head_weights", "beyond_shapes"],
     "theory.ipynb": ["theory1_implicit_model", "theory2_quadratic_target", "theory3_gdpp_second_order",
                      "theory4_two_layer_ridge", "theory5a_learned_weights", "theory5b_step_and_shrink"],
 }
@@ -69,7 +73,10 @@ def test_notebook_runs_and_writes_its_figures(nb, tmp_path):
     if nb.name == "tails.ipynb":  # it reads the rows Table 1's notebook writes
         (tmp_path / "figures").mkdir()
         (tmp_path / "figures" / "table1.csv").write_text((ROOT / "figures" / "table1.csv").read_text())
-    run(nb, tmp_path)
+    run(nb, tmp_path, **({"doc": str(tmp_path / "beyond.md")} if nb.name == "beyond.ipynb" else {}))
+    if nb.name == "beyond.ipynb":
+        text = (tmp_path / "beyond.md").read_text()
+        assert "## Heads" in text and "| diag | 2 |" in text and "| 4 | 8 | 2 | `u1` |" in text
     if nb.name == "table1.ipynb":
         text = (tmp_path / "figures" / "table1.md").read_text()
         assert "| DIAG | 1 |" in text and "| ADARR |" in text and "median over 2 evaluation sets" in text
@@ -109,6 +116,8 @@ def test_bad_parameter_stops_with_a_clear_message(tmp_path):
         run(ROOT / "notebooks" / "fig2_variance_profiles.ipynb", tmp_path, eval_seed="abc")
     with pytest.raises(pm.PapermillExecutionError, match=r"evaluation, selection and single-set seeds must all differ; \[10001\]"):
         run(ROOT / "notebooks" / "fig1_loss_vs_layers.ipynb", tmp_path, selection_seeds=[10001])
+    with pytest.raises(pm.PapermillExecutionError, match="shapes must be sizes like '10x20' .* got '10-20'"):
+        run(ROOT / "notebooks" / "beyond.ipynb", tmp_path, shapes=["5x10", "10-20"])
     assert not (tmp_path / "data").exists(), "nothing is trained before the parameters are checked"
 
 

@@ -110,27 +110,6 @@ def test_grid_runner_resumes_after_interruption(tmp_path, flat, monkeypatch, cap
     assert len(log) == 3 and all(r["seconds"] > 0 for r in log)
 
 
-def test_grid_runner_keeps_a_noise_setting_in_one_worker_depth_by_depth_with_the_seeds_of_a_model_in_a_row():
-    """Shards: every model of a noise setting in one worker (its warm starts' parents are trained there),
-    parents before children, and the seeds of a model one after the other (they share its compiled step);
-    with fewer noise settings than workers, a noise setting and seed is the unit."""
-    import argparse
-
-    from lintx.__main__ import _jobs, _shard
-
-    args = argparse.Namespace(profile="fast", seeds=[0, 1], depths=[1, 2], columns=["u1", "c13", "u3"],
-                              variants=("gdpp", "diag", "full"), deep_u5=False, d=10, n=20)
-    _, jobs = _jobs(args)
-    shards = [_shard(jobs, i, 2) for i in range(2)]
-    assert sorted(map(str, sum(shards, []))) == sorted(map(str, jobs))
-    assert [{n.label for _, n, _ in s} for s in shards] == [{"c13", "u3"}, {"u1"}]
-    first = [(c.variant, c.layers, s) for c, n, s in shards[0] if n.label == "c13"]
-    assert first == [(v, L, s) for L in (1, 2) for v in ("gdpp", "diag", "full") for s in (0, 1)]
-    one = argparse.Namespace(**{**vars(args), "columns": ["u1"]})
-    _, jobs = _jobs(one)
-    assert [{s for _, _, s in _shard(jobs, i, 2)} for i in range(2)] == [{0}, {1}]
-
-
 def test_check_command_finds_a_checkpoint_that_fails_the_held_out_check(tmp_path, flat, monkeypatch, capsys):
     fit.get_or_train(tmp_path, "tiny", ModelConfig("gdpp", 1), Uniform(1.0), 0)
     assert main(["check", "--profile", "tiny", "--data", str(tmp_path)]) == 0

@@ -1,0 +1,173 @@
+"""Beyond the paper (``docs/beyond.md``, ``make beyond``): multi-head models and larger problems, trained by
+the shipped method with nothing tuned, reported under Table 1's protocol (:mod:`lintx.table1`).
+
+- **Heads.** DIAG and FULL with ``H`` heads a layer (``ModelConfig(..., heads=H)``; Sec. 4 of the paper
+  trains one, and mentions multi-head DIAG in passing), beside Table 1's single-head rows. Two questions:
+  does DIAG with ``H`` heads match FULL with one, and does a second head close FULL's gap to DIAG?
+- **Shapes.** The paper's ``d = 10, n = 20`` beside other input sizes ``d`` and context lengths ``n``: where
+  does the learned algorithm stop beating ADARR as the context shortens?
+
+The grids are the runner's (``python -m lintx train --heads H``, ``--d D --n N``); what they cost is in
+``benchmarks/RESULTS.md`` ("Beyond the paper").
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from lintx.evaluation import Protocol, baseline_sets, fill, protocol_sets
+from lintx.fit import checkpoints
+from lintx.method import get_profile, names
+from lintx.model import ModelConfig
+from lintx.table1 import model_cell, set_stats
+from lintx.tasks import noise_from_label
+
+HEADS = (1, 2, 4)
+HEAD_VARIANTS = ("diag", "full")
+HEAD_COLUMNS = ("u5", "c13")
+SHAPES = ((10, 20), (5, 10), (20, 40), (10, 10), (10, 40))  # (d, n): the paper's first
+SHAPE_COLUMNS = ("u1", "u5", "c13")
+SHAPE_VARIANTS = ("gdpp", "diag", "full")
+BASELINES = ("CONSTRR", "ADARR", "TUNEDRR")
+
+
+def model_rows(data_dir, profile: str, cfgs: Sequence[ModelConfig], columns: Sequence[str], seeds: Sequence[int],
+               protocol: Protocol = Protocol(), train_missing: bool = False) -> list[dict]:
+    """One row per model and noise column: :func:`lintx.table1.model_cell` of its seeds' checkpoints (the seed
+    chosen on the selection sets, the median and spread over the evaluation sets), with the model's
+    ``variant, layers, heads, d, n``. A model with no checkpoint has ``seeds_found = 0``."""
+    cells = {(c, cfg): checkpoints(data_dir, profile, cfg, noise_from_label(c), seeds, train_missing)
+             for c in columns for cfg in cfgs}
+    fill(data_dir, [p for found in cells.values() for _, p in found], protocol_sets(protocol))
+    return [{"variant": cfg.variant, "layers": cfg.layers, "heads": cfg.heads, "d": cfg.d, "n": cfg.n, "column": c,
+             **model_cell(data_dir, found, protocol)} for (c, cfg), found in cells.items()]
+
+
+def baseline_rows(data_dir, columns: Sequence[str], shapes: Sequence[tuple[int, int]], protocol: Protocol = Protocol(),
+                  tune_num: int = 100_000) -> list[dict]:
+    """CONSTRR, ADARR and TUNEDRR of each noise column and shape ``(d, n)``, tuned and evaluated as in Table 1."""
+    rows = []
+    for d, n in shapes:
+        for c in columns:
+            for name, sets in baseline_sets(data_dir, c, protocol, tune_num, d, n).items():
+                single = sets.pop("single")
+                rows.append({"variant": name, "layers": None, "heads": None, "d": d, "n": n, "column": c, "seeds_found": 1,
+                             **set_stats(sets, single)})
+    return rows
+
+
+def _median(rows: list[dict], **match) -> float:
+    """The median of the one row matching ``match`` (NaN where it has no checkpoint)."""
+    found = [r for r in rows if all(r.get(k) == v for k, v in match.items())]
+    if len(found) != 1:
+        raise KeyError(f"{len(found)} rows match {match}")
+    return found[0].get("median", np.nan)
+
+
+def heads_comparison(rows: list[dict], columns: Sequence[str], depths: Sequence[int], heads: Sequence[int]) -> list[dict]:
+    """The two questions of the heads table, per column and depth: DIAG with ``H`` heads over FULL with one
+    (``diag_H_over_full_1``; at most 1.05: it matches), and FULL's gap to DIAG with one head and with ``H``
+    (``full_over_diag``, per head count: below 1 where FULL is the better)."""
+    out = []
+    for c in columns:
+        for L in depths:
+            full1 = _median(rows, variant="full", heads=1, layers=L, column=c)
+            r = {"column": c, "layers": L}
+            for H in heads:
+                diag, full = (_median(rows, variant=v, heads=H, layers=L, column=c) for v in ("diag", "full"))
+                r[f"diag_{H}_over_full_1"] = diag / full1
+                r[f"full_over_diag_{H}"] = full / diag
+            out.append(r)
+    return out
+
+
+def against_adarr(rows: list[dict], baselines: list[dict], columns: Sequence[str], shapes: Sequence[tuple[int, int]]) -> list[dict]:
+    """Per shape and column: the best learned model (lowest median over variants and depths, its name) and its
+    ratio to ADARR and TUNEDRR. Below 1 the learned algorithm beats the baseline."""
+    out = []
+    for d, n in shapes:
+        for c in columns:
+            learned = [r for r in rows if (r["d"], r["n"], r["column"]) == (d, n, c) and r.get("seeds_found")]
+            if not learned:
+                continue
+            best = min(learned, key=lambda r: r["median"])
+            base = {b["variant"]: b["median"] for b in baselines if (b["d"], b["n"], b["column"]) == (d, n, c)}
+            out.append({"d": d, "n": n, "n_over_d": n / d, "column": c, "best": f"{best['variant']} {best['layers']}",
+                        "median": best["median"], "adarr": base["ADARR"], "tunedrr": base["TUNEDRR"],
+                        "over_adarr": best["median"] / base["ADARR"], "over_tunedrr": best["median"] / base["TUNEDRR"]})
+    return out
+
+
+def markdown_grid(rows: list[dict], keys: Sequence[str], depths: Sequence[int], columns: Sequence[str]) -> list[str]:
+    """A markdown table: one line per distinct ``keys`` of the rows (e.g. variant and heads), per column a
+    cell for each depth (the median, ``-`` where there is no checkpoint)."""
+    lines = ["| " + " | ".join(keys) + " | " + " | ".join(f"`{c}` L={L}" for c in columns for L in depths) + " |",
+             "|" + "---|" * (len(keys) + len(columns) * len(depths))]
+    groups = list(dict.fromkeys(tuple(r[k] for k in keys) for r in rows if r["layers"] is not None))
+    for g in groups:
+        cells = []
+        for c in columns:
+            for L in depths:
+                m = [r for r in rows if tuple(r[k] for k in keys) == g and r["layers"] == L and r["column"] == c]
+                cells.append(f"{m[0]['median']:.3g}" if m and m[0].get("seeds_found") else "-")
+        lines.append("| " + " | ".join(map(str, g)) + " | " + " | ".join(cells) + " |")
+    return lines
+
+
+def training_hours(data_dir, profile: str, cfgs: Sequence[ModelConfig], columns: Sequence[str], seeds: Sequence[int]) -> float:
+    """CPU-hours the training log records for these models and every model they start from (their lineage:
+    GD++ with ``H`` heads for DIAG with ``H``), each counted once at its last logged training. An upper
+    bound on CPU time where processes shared the cores."""
+    prof = get_profile(profile)
+    wanted = {nm for c in columns for cfg in cfgs for s in seeds for nm in names(prof, cfg, noise_from_label(c), s).values()}
+    seconds = {}
+    log = Path(data_dir, prof.name, "train_log.jsonl")
+    for line in log.read_text().splitlines() if log.exists() else []:
+        r = json.loads(line)
+        if r.get("checkpoint") in wanted:
+            seconds[r["checkpoint"]] = r["seconds"]
+    return sum(seconds.values()) / 3600
+
+
+def page(profile: str, protocol: Protocol, heads: dict, shapes: dict, figures: dict) -> str:
+    """``docs/beyond.md``: the heads table and its two answers, the shapes' comparison with ADARR, and the
+    figures, every number from the rows. ``heads`` and ``shapes``: ``rows`` (and ``baselines``), the grid
+    (``columns``, ``depths``, ``seeds``, ``heads`` or ``shapes``), ``hours``, and the summaries
+    (:func:`heads_comparison`, :func:`against_adarr`); ``figures``: name -> path relative to ``docs/``."""
+    sets = f"median over {len(protocol.eval_seeds)} evaluation sets of {protocol.num:,} sequences, the seed chosen on the selection sets"
+    h, s = heads, shapes
+    out = ["# Beyond the paper: multi-head models and larger problems", "",
+           f"Generated by `make beyond` (`notebooks/beyond.ipynb`) from the `{profile}` checkpoints: every model trained by the",
+           "shipped method (`docs/method.md`) with nothing tuned for these settings, and reported under Table 1's protocol",
+           f"({sets}; adjusted loss, the oracle's subtracted).", "",
+           "## Heads", "",
+           f"DIAG and FULL with {', '.join(map(str, h['heads']))} heads a layer at `d = 10, n = 20`, seeds {h['seeds']}. "
+           f"Training: {h['hours']:.2f} CPU-hours (the training log, their warm starts included).", ""]
+    out += markdown_grid(h["rows"], ("variant", "heads"), h["depths"], h["columns"])
+    deep = [r for r in h["comparison"] if r["layers"] >= 3] or h["comparison"]  # 3+ layers, where the variants part
+    least = min(r["layers"] for r in deep)
+    for H in h["heads"]:
+        ratio = [r[f"diag_{H}_over_full_1"] for r in deep]
+        gap = [r[f"full_over_diag_{H}"] for r in deep]
+        out += ["", f"- **DIAG with {H} head{'s' * (H > 1)} against FULL with one** ({least}+ layers): DIAG / FULL from "
+                f"{np.nanmin(ratio):.3g} to {np.nanmax(ratio):.3g} (median {np.nanmedian(ratio):.3g}); "
+                f"within 5% in {sum(x <= 1.05 for x in ratio)} of {len(ratio)} cells.",
+                f"- **FULL against DIAG, both with {H}**: FULL / DIAG from {np.nanmin(gap):.3g} to {np.nanmax(gap):.3g} "
+                f"(median {np.nanmedian(gap):.3g})."]
+    out += ["", f"![learned weights per head]({figures['weights']})", "",
+            "## Shapes", "",
+            f"GD++, DIAG and FULL with {min(s['depths'])}-{max(s['depths'])} layers at each `(d, n)`, seed {s['seeds']}, "
+            f"with the ridge baselines tuned for each. Training: {s['hours']:.2f} CPU-hours.", "",
+            f"![loss against layers per shape]({figures['shapes']})", "",
+            "The best learned model of each shape and column against ADARR and TUNEDRR (below 1: the learned algorithm wins):", "",
+            "| d | n | n / d | column | best | its loss | ADARR | TUNEDRR | / ADARR | / TUNEDRR |", "|---|---|---|---|---|---|---|---|---|---|"]
+    out += [f"| {r['d']} | {r['n']} | {r['n_over_d']:g} | `{r['column']}` | {r['best']} | {r['median']:.3g} | {r['adarr']:.3g} | "
+            f"{r['tunedrr']:.3g} | {r['over_adarr']:.3g} | {r['over_tunedrr']:.3g} |" for r in s["adarr"]]
+    lost = [r for r in s["adarr"] if r["over_adarr"] >= 1]
+    out += ["", "Where the learned algorithm does not beat ADARR: " + (", ".join(f"`{r['column']}` at d = {r['d']}, n = {r['n']}" for r in lost)
+                                                                      if lost else "nowhere in this grid") + ".", ""]
+    return "\n".join(out)

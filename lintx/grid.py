@@ -1,0 +1,50 @@
+"""A study's grid as the runner walks it (``python -m lintx train``): its models in training order, their
+split into disjoint shards, and each model's cost for the ETA. It trains nothing and reads no files.
+
+A model's warm starts (the shallower model it is grown from, the simpler variant it embeds) share its noise
+setting and seed, so a shard that holds a whole noise setting (or, with fewer settings than shards, a
+whole noise setting and seed) holds every model's lineage: no shard waits on another.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+from lintx.method import Profile, recipe
+from lintx.model import ModelConfig
+from lintx.store import study_grid
+from lintx.tasks import Noise
+
+Job = tuple[ModelConfig, Noise, int]  # a model, its noise setting, its seed
+
+_ORDER = {"gdpp": 0, "diag": 1, "full": 2}  # a variant after the one it contains
+
+
+def jobs(prof: Profile, seeds: Optional[Sequence[int]] = None, **grid) -> list[Job]:
+    """Every model of :func:`lintx.store.study_grid` (``grid``: its arguments) at ``seeds`` (default: the
+    profile's ``0 .. seeds - 1``), in training order: per noise setting, shallow and simple first, so a warm
+    start's parent is trained before its children; the seeds of a model one after the other, so they share
+    its compiled training step."""
+    seeds = list(range(prof.seeds)) if seeds is None else list(seeds)
+    out = [(cfg, noise, s) for s in seeds for cfg, noise in study_grid(**grid)]
+    return sorted(out, key=lambda j: (j[1].label, j[0].layers, _ORDER[j[0].variant], j[2]))
+
+
+def shard(jobs: list[Job], i: int, k: int) -> list[Job]:
+    """The ``i``-th of ``k`` disjoint parts of ``jobs`` (``i`` from 0), in their order: whole noise settings
+    dealt in turn, or whole (noise setting, seed) pairs where there are fewer settings than parts. Their
+    union is ``jobs``."""
+    labels = list(dict.fromkeys(noise.label for cfg, noise, s in jobs))
+    group = (lambda j: j[1].label) if len(labels) >= k else (lambda j: (j[1].label, j[2]))
+    groups = list(dict.fromkeys(map(group, jobs)))
+    mine = {g for n, g in enumerate(groups) if n % k == i}
+    return [j for j in jobs if group(j) in mine]
+
+
+def cost(prof: Profile, cfg: ModelConfig, noise: Noise) -> int:
+    """A model's cost for the ETA, in sequence-layer steps: the most steps of a candidate times its batch,
+    its depth and its candidates (a wsd budget's ``steps`` is its most held steps: an upper bound)."""
+    from lintx.fit import num_candidates  # fit imports the store, which this module does too
+
+    tc = recipe(prof.budget, cfg, noise)
+    return tc.steps * tc.batch * cfg.layers * num_candidates(prof, cfg, noise)
