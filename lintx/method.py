@@ -139,6 +139,9 @@ PROFILES = {p.name: p for p in (
             "the method with its length by rule (in development): the rate held, a cooled copy looked at after 400 held steps "
             "and each doubling, each candidate training on while its copies fall 5% a doubling and its fall could still take it "
             "below the model's best, at most 6400 held steps; a candidate whose copy diverged starts again at a third of its rate, twice"),
+    Profile("brisk", Budget(steps=3200, schedule="wsd", phase=200, cooldown=50, chunk=50, plateau=0.05), 5,
+            "the method with its length by rule at half patient's schedule (in development): a cooled copy looked at after 200 held steps "
+            "and each doubling, cooled over a quarter of them, at most 3200 held steps"),
     Profile("quick", Budget(steps=200, batch=256, chunk=50), 1,
             "the method at a fifth of the steps and half the batch, one seed: minutes for the grid (Binder, smoke runs)", 10_000),
     Profile("paper", Budget(steps=200_000, batch=2048, lr=1e-4, warmup=0.0, b2=0.999, init_std=0.01, chunk=1000, schedule="constant",

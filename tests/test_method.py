@@ -63,9 +63,10 @@ def test_a_model_is_trained_after_every_model_it_starts_from():
 
 
 def test_the_profiles_are_budgets_of_the_method_and_the_papers_has_no_warm_start():
-    assert set(method.PROFILES) == {"fast", "patient", "quick", "paper", "tiny"}
-    patient = method.get_profile("patient").budget
-    assert (patient.schedule, patient.plateau) == ("wsd", 0.05)
+    assert set(method.PROFILES) == {"fast", "patient", "brisk", "quick", "paper", "tiny"}
+    patient, brisk = method.get_profile("patient").budget, method.get_profile("brisk").budget
+    assert (patient.schedule, patient.plateau) == (brisk.schedule, brisk.plateau) == ("wsd", 0.05)
+    assert (brisk.phase, brisk.cooldown, brisk.steps) == (patient.phase // 2, patient.cooldown // 2, patient.steps // 2)  # half the schedule
     paper = method.get_profile("paper").budget
     cfg = ModelConfig("full", 7)
     assert method.parents(paper, cfg, Uniform(5.0)) == (None, None) and method.random_starts(paper, cfg, Uniform(5.0)) == 1
