@@ -16,31 +16,22 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import time
 from collections import defaultdict
 from pathlib import Path
-
-import jax
 
 from lintx import beyond
 from lintx.method import batch, get_profile, recipe
 from lintx.model import ModelConfig
 from lintx.tasks import noise_from_label
-from lintx.train import _init_states, _train_chunk
+from train_step import steps_per_second  # benchmarks/train_step.py, beside this script
 
 NAME = re.compile(r"(?P<variant>gdpp|diag|full)-L(?P<L>\d+)-H1-(?P<noise>[^-]+)-s0-[0-9a-f]+\.npz")
 
 
 def step_seconds(cfg: ModelConfig, prof, steps: int) -> float:
+    """Seconds of one training step of one seed at the profile's recipe for ``cfg`` (``sigma_max = 5``)."""
     noise = noise_from_label("u5")
-    tc = recipe(prof.budget, cfg, noise)
-    states, keys = _init_states([0], cfg, tc)
-    states, _ = _train_chunk(states, keys, cfg, noise, tc, steps)  # compile and warm up
-    jax.block_until_ready(states)
-    t = time.perf_counter()
-    states, losses = _train_chunk(states, keys, cfg, noise, tc, steps)
-    jax.block_until_ready(losses)
-    return (time.perf_counter() - t) / steps
+    return 1.0 / steps_per_second(cfg, noise, recipe(prof.budget, cfg, noise), [0], steps)
 
 
 def logged_seconds(data: str, profile: str) -> dict:

@@ -19,11 +19,11 @@ from typing import Sequence
 
 import numpy as np
 
-from lintx.evaluation import Protocol, baseline_sets, fill, protocol_sets
+from lintx.evaluation import Protocol, fill, protocol_sets
 from lintx.fit import checkpoints
 from lintx.method import get_profile, names
 from lintx.model import ModelConfig
-from lintx.table1 import model_cell, set_stats
+from lintx.table1 import baseline_cells, model_cell
 from lintx.tasks import noise_from_label
 
 HEADS = (1, 2, 4)
@@ -53,10 +53,8 @@ def baseline_rows(data_dir, columns: Sequence[str], shapes: Sequence[tuple[int, 
     rows = []
     for d, n in shapes:
         for c in columns:
-            for name, sets in baseline_sets(data_dir, c, protocol, tune_num, d, n).items():
-                single = sets.pop("single")
-                rows.append({"variant": name, "layers": None, "heads": None, "d": d, "n": n, "column": c, "seeds_found": 1,
-                             **set_stats(sets, single)})
+            for name, stats in baseline_cells(data_dir, c, protocol, tune_num, d, n).items():
+                rows.append({"variant": name, "layers": None, "heads": None, "d": d, "n": n, "column": c, "seeds_found": 1, **stats})
     return rows
 
 

@@ -20,7 +20,7 @@ from lintx.evaluation import Protocol, baseline_sets, checkpoint_sets, choose, f
 from lintx.model import ModelConfig
 from lintx.reference import COLUMNS, paper_table1
 from lintx.fit import checkpoints, recorded_failure
-from lintx.tasks import noise_from_label
+from lintx.tasks import D, N, noise_from_label
 
 METHODS = ("GDPP", "DIAG", "FULL")
 TAIL_SHARE = 0.5  # a set whose 10 worst sequences carry more than this share of its loss is dominated by its tail
@@ -33,7 +33,7 @@ def tolerance(method: str, layers, column: str, paper: float) -> float:
     return 1.10 * paper + 0.001
 
 
-def set_stats(sets: dict, single: float) -> dict:
+def _stats(sets: dict, single: float) -> dict:
     """The reported numbers of one predictor from its per-set statistics (last layer): median, min, max,
     the single-set value, the tail share and largest sequence, and the expected loss over all the sets'
     sequences with its standard error (meaningful only where the tail does not dominate)."""
@@ -47,16 +47,26 @@ def set_stats(sets: dict, single: float) -> dict:
             "tail_dominated": top is not None and top > TAIL_SHARE}
 
 
+def baseline_cells(data_dir, label: str, protocol: Protocol, tune_num: int = 100_000, d: int = D, n: int = N) -> dict:
+    """CONSTRR, ADARR and TUNEDRR tuned for ``label`` at ``d``, ``n``: each one's :func:`_stats` over the
+    protocol's evaluation sets (:func:`lintx.evaluation.baseline_sets`)."""
+    out = {}
+    for name, sets in baseline_sets(data_dir, label, protocol, tune_num, d, n).items():
+        single = sets.pop("single")
+        out[name] = _stats(sets, single)
+    return out
+
+
 def model_cell(data_dir, found: Sequence[tuple[int, Path]], protocol: Protocol) -> dict:
     """The numbers of one model cell from its checkpoints ``found`` (``(seed, path)``): the seed chosen on
-    the selection sets (:func:`lintx.evaluation.choose`) and its :func:`set_stats`, each seed's median (for
+    the selection sets (:func:`lintx.evaluation.choose`) and its :func:`_stats`, each seed's median (for
     the spread over seeds), and seed 0's numbers under ``seed0_`` where seed 0 was found."""
     if not found:
         return {"seeds_found": 0, "seeds": [], "seed_medians": []}
     stats = {}
     for s, p in found:
         single = checkpoint_sets(data_dir, p, (protocol.single_seed,), protocol.num)["adjusted_loss"][0, -1]
-        stats[s] = set_stats(checkpoint_sets(data_dir, p, protocol.eval_seeds, protocol.num), single)
+        stats[s] = _stats(checkpoint_sets(data_dir, p, protocol.eval_seeds, protocol.num), single)
     best = choose(data_dir, found, protocol)[0]
     out = {"seeds_found": len(found), "seeds": [s for s, _ in found], "best_seed": best, **stats[best],
            "seed_medians": [stats[s]["median"] for s, _ in found]}
@@ -99,8 +109,7 @@ def table1(data_dir, profile: str, seeds: Sequence[int], protocol: Protocol = Pr
                                          if recorded_failure(data_dir, profile, cfg, noise, s) is not None]
                 row["diverged"] = len(row["diverged_seeds"])
                 rows.append(_judge(row))
-        for name, sets in baseline_sets(data_dir, column, protocol, tune_num).items():
-            single = sets.pop("single")
+        for name, stats in baseline_cells(data_dir, column, protocol, tune_num).items():
             rows.append(_judge({"method": name, "layers": None, "column": column, "paper": paper[(name, None)][column],
-                                "seeds_found": 1, **set_stats(sets, single)}))
+                                "seeds_found": 1, **stats}))
     return rows
