@@ -14,12 +14,10 @@ Markdown table.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 from collections import defaultdict
-from pathlib import Path
 
-from lintx import beyond
+from lintx import beyond, store
 from lintx.method import batch, get_profile, recipe
 from lintx.model import ModelConfig
 from lintx.tasks import noise_from_label
@@ -37,11 +35,10 @@ def step_seconds(cfg: ModelConfig, prof, steps: int) -> float:
 def logged_seconds(data: str, profile: str) -> dict:
     """Seconds of seed 0's single-head models at d = 10, n = 20, by (variant, layers, noise label)."""
     out = {}
-    for line in Path(data, profile, "train_log.jsonl").read_text().splitlines():
-        r = json.loads(line)
-        m = NAME.fullmatch(r.get("checkpoint", ""))
-        if m and Path(data, profile, r["checkpoint"]).exists():
-            out[(m["variant"], int(m["L"]), m["noise"])] = r["seconds"]
+    for checkpoint, seconds in store.logged_seconds(data, profile).items():
+        m = NAME.fullmatch(checkpoint)
+        if m:
+            out[(m["variant"], int(m["L"]), m["noise"])] = seconds
     return out
 
 

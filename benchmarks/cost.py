@@ -14,11 +14,12 @@ CPU time, so the sum is an upper bound on CPU-seconds.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import statistics
 from collections import defaultdict
 from pathlib import Path
+
+from lintx.store import logged_seconds
 
 NAME = re.compile(r"(?P<variant>gdpp|diag|full)-L(?P<L>\d+)-H\d+-(?P<noise>[^-]+)-s(?P<seed>\d+)-[0-9a-f]+\.npz")
 
@@ -30,11 +31,7 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=12, help="how many of the costliest cells to list")
     args = ap.parse_args()
     folder = Path(args.data, args.profile)
-    last = {}
-    for line in (folder / "train_log.jsonl").read_text().splitlines():
-        r = json.loads(line)
-        if "checkpoint" in r and (folder / r["checkpoint"]).exists():
-            last[r["checkpoint"]] = r["seconds"]
+    last = logged_seconds(args.data, args.profile)
     cells, seeds, groups = defaultdict(list), defaultdict(float), defaultdict(list)
     for name, seconds in last.items():
         m = NAME.fullmatch(name)

@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
-from pathlib import Path
 
 import numpy as np
 
-from lintx.store import checkpoint_path, is_trained, study_grid
+from lintx.store import checkpoint_path, is_trained, logged_seconds, study_grid
 from lintx.table1 import table1
 
 
@@ -54,8 +52,7 @@ def main():
     if args.reference:
         with open(args.reference) as f:
             reference = {(r["method"], int(r["layers"]), r["column"]): float(r["median"]) for r in csv.DictReader(f) if r["layers"] and r["median"]}
-    log = [json.loads(x) for x in Path(args.data, args.profile, "train_log.jsonl").read_text().splitlines()]
-    seconds = {r["checkpoint"]: r["seconds"] for r in log if "checkpoint" in r}
+    seconds = logged_seconds(args.data, args.profile)
     print(f"# profile {args.profile!r} against the paper and {args.reference or 'no reference'}, seeds {args.seeds}\n")
     print("| column | cells within | seed 0 within | > 1.5x reference | nesting breaks | CPU s (models) | seed 0 CPU s | median model s |")
     print("|---|---|---|---|---|---|---|---|")

@@ -13,8 +13,6 @@ The grids are the runner's (``python -m lintx train --heads H``, ``--d D --n N``
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -23,6 +21,7 @@ from lintx.evaluation import Protocol, fill, protocol_sets
 from lintx.fit import checkpoints
 from lintx.method import get_profile, names
 from lintx.model import ModelConfig
+from lintx.store import logged_seconds
 from lintx.table1 import baseline_cells, model_cell
 from lintx.tasks import noise_from_label
 
@@ -122,13 +121,8 @@ def training_hours(data_dir, profile: str, cfgs: Sequence[ModelConfig], columns:
     bound on CPU time where processes shared the cores."""
     prof = get_profile(profile)
     wanted = {nm for c in columns for cfg in cfgs for s in seeds for nm in names(prof, cfg, noise_from_label(c), s).values()}
-    seconds = {}
-    log = Path(data_dir, prof.name, "train_log.jsonl")
-    for line in log.read_text().splitlines() if log.exists() else []:
-        r = json.loads(line)
-        if r.get("checkpoint") in wanted:
-            seconds[r["checkpoint"]] = r["seconds"]
-    return sum(seconds.values()) / 3600
+    seconds = logged_seconds(data_dir, prof)
+    return sum(seconds[nm] for nm in wanted if nm in seconds) / 3600
 
 
 def page(profile: str, protocol: Protocol, heads: dict, shapes: dict, figures: dict) -> str:

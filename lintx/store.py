@@ -103,6 +103,20 @@ def study_grid(depths: Sequence[int] = range(1, 8), columns: Sequence[str] = COL
     return grid
 
 
+def logged_seconds(data_dir, profile: str | Profile) -> dict[str, float]:
+    """Training seconds by checkpoint name, from ``DATA/PROFILE/train_log.jsonl`` (a line per trained model,
+    :mod:`lintx.__main__`): each checkpoint that is still there at its last logged training. Wall seconds, so
+    an upper bound on CPU time where processes shared the cores; empty where nothing was logged."""
+    folder = Path(data_dir) / get_profile(profile).name
+    log = folder / "train_log.jsonl"
+    out = {}
+    for line in log.read_text().splitlines() if log.exists() else []:
+        r = json.loads(line)
+        if "checkpoint" in r and (folder / r["checkpoint"]).exists():
+            out[r["checkpoint"]] = r["seconds"]
+    return out
+
+
 def stale_files(data_dir, profile: str | Profile, bad: Optional[list] = None) -> list[Path]:
     """Files in ``DATA/PROFILE`` that no current model maps to, so nothing reads them again:
 

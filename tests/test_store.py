@@ -110,6 +110,17 @@ def test_grid_runner_resumes_after_interruption(tmp_path, flat, monkeypatch, cap
     assert len(log) == 3 and all(r["seconds"] > 0 for r in log)
 
 
+def test_logged_seconds_counts_each_kept_checkpoint_at_its_last_training(tmp_path, flat):
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    assert store.logged_seconds(tmp_path, "tiny") == {}, "no log yet: nothing logged"
+    (folder / "a.npz").write_bytes(b"")
+    lines = [{"checkpoint": "a.npz", "seconds": 5.0}, {"checkpoint": "gone.npz", "seconds": 7.0},
+             {"failed": "b.npz", "seconds": 3.0}, {"checkpoint": "a.npz", "seconds": 2.5}]
+    (folder / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    assert store.logged_seconds(tmp_path, "tiny") == {"a.npz": 2.5}
+
+
 def test_check_command_finds_a_checkpoint_that_fails_the_held_out_check(tmp_path, flat, monkeypatch, capsys):
     fit.get_or_train(tmp_path, "tiny", ModelConfig("gdpp", 1), Uniform(1.0), 0)
     assert main(["check", "--profile", "tiny", "--data", str(tmp_path)]) == 0
