@@ -136,11 +136,11 @@ class Profile:
 PROFILES = {p.name: p for p in (
     Profile("fast", Budget(), 5, "the method at its default budget: 1000 steps a candidate, batch 512 (FULL at d=10: 1024)"),
     Profile("patient", Budget(steps=6400, schedule="wsd", phase=400, cooldown=100, plateau=0.05), 5,
-            "the method with its length by rule (in development): the rate held, a cooled copy looked at after 400 held steps "
+            "the method with its length by rule (not pursued: about 4x fast's cost): the rate held, a cooled copy looked at after 400 held steps "
             "and each doubling, each candidate training on while its copies fall 5% a doubling and its fall could still take it "
             "below the model's best, at most 6400 held steps; a candidate whose copy diverged starts again at a third of its rate, twice"),
     Profile("brisk", Budget(steps=3200, schedule="wsd", phase=200, cooldown=50, chunk=50, plateau=0.05), 5,
-            "the method with its length by rule at half patient's schedule (in development): a cooled copy looked at after 200 held steps "
+            "the method with its length by rule at half patient's schedule (the study in training, the default once complete): a cooled copy looked at after 200 held steps "
             "and each doubling, cooled over a quarter of them, at most 3200 held steps"),
     Profile("quick", Budget(steps=200, batch=256, chunk=50), 1,
             "the method at a fifth of the steps and half the batch, one seed: minutes for the grid (Binder, smoke runs)", 10_000),
