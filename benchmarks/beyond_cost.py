@@ -1,6 +1,6 @@
 """What the beyond-the-paper grids (``make beyond``, :mod:`lintx.beyond`) would cost, before they train.
 
-    python benchmarks/beyond_cost.py [--data data] [--profile fast] [--steps 20]
+    python benchmarks/beyond_cost.py [--data data] [--profile PROFILE] [--steps 20]
 
 For each architecture of the grids (DIAG and FULL with 2 and 4 heads; GD++, DIAG and FULL at each other
 ``(d, n)``), times a training step at the profile's batch for that architecture (:func:`lintx.method.batch`)
@@ -18,7 +18,7 @@ import re
 from collections import defaultdict
 
 from lintx import beyond, store
-from lintx.method import batch, get_profile, recipe
+from lintx.method import DEFAULT, batch, get_profile, recipe
 from lintx.model import ModelConfig
 from lintx.tasks import noise_from_label
 from train_step import steps_per_second  # benchmarks/train_step.py, beside this script
@@ -45,7 +45,7 @@ def logged_seconds(data: str, profile: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="data")
-    ap.add_argument("--profile", default="fast")
+    ap.add_argument("--profile", default=DEFAULT)
     ap.add_argument("--steps", type=int, default=20)
     args = ap.parse_args()
     prof = get_profile(args.profile)

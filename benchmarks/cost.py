@@ -1,6 +1,6 @@
 """Training cost of a trained cache, from the runner's log: seconds per model by variant and depth.
 
-    python benchmarks/cost.py [--data data] [--profile fast] [--top 12]
+    python benchmarks/cost.py [--data data] [--profile PROFILE] [--top 12]
 
 Reads ``DATA/PROFILE/train_log.jsonl`` (one line per model the runner or a notebook trained: wall seconds
 including compilation, retries and the held-out check) and keeps the last line per checkpoint that is
@@ -19,6 +19,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from lintx.method import DEFAULT
 from lintx.store import logged_seconds
 
 NAME = re.compile(r"(?P<variant>gdpp|diag|full)-L(?P<L>\d+)-H\d+-(?P<noise>[^-]+)-s(?P<seed>\d+)-[0-9a-f]+\.npz")
@@ -27,7 +28,7 @@ NAME = re.compile(r"(?P<variant>gdpp|diag|full)-L(?P<L>\d+)-H\d+-(?P<noise>[^-]+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="data")
-    ap.add_argument("--profile", default="fast")
+    ap.add_argument("--profile", default=DEFAULT)
     ap.add_argument("--top", type=int, default=12, help="how many of the costliest cells to list")
     args = ap.parse_args()
     folder = Path(args.data, args.profile)

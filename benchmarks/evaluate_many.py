@@ -22,6 +22,7 @@ import numpy as np
 from lintx import metrics
 from lintx.checkpoint import load
 from lintx.fit import checkpoints
+from lintx.method import DEFAULT
 from lintx.model import ModelConfig
 from lintx.tasks import noise_from_label
 
@@ -31,7 +32,7 @@ def main():
     ap.add_argument("--num", type=int, default=20_000)
     ap.add_argument("--column", default="u5")
     ap.add_argument("--data", default="data")
-    ap.add_argument("--profile", default="fast")
+    ap.add_argument("--profile", default=DEFAULT)
     args = ap.parse_args()
     noise = noise_from_label(args.column)
     paths = [p for v in ("gdpp", "diag", "full") for L in range(1, 8)

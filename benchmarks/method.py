@@ -1,7 +1,7 @@
 """The method against the paper's recipe: adjusted loss against CPU seconds, side by side in one run.
 
     python benchmarks/method.py [--cells diag-L7-u5,full-L7-c13,gdpp-L3-u5,diag-L5-u0] [--budget 600] \\
-        [--profile fast] [--num 20000]
+        [--profile PROFILE] [--num 20000]
 
 For each cell, seed 0, in this process (``make bench`` pins it to one core and one XLA thread):
 
@@ -29,7 +29,7 @@ import numpy as np
 from lintx import fit
 from lintx.metrics import evaluate
 from lintx.model import Model, ModelConfig
-from lintx.method import get_profile, recipe
+from lintx.method import DEFAULT, get_profile, recipe
 from lintx.reference import paper_table1
 from lintx.tasks import noise_from_label
 from lintx.train import _init_states, _train_chunk, raw_params
@@ -77,7 +77,7 @@ def main():
     ap.add_argument("--cells", default=CELLS)
     ap.add_argument("--budget", type=float, default=600.0, help="CPU seconds of the paper's recipe per cell")
     ap.add_argument("--every", type=float, default=30.0)
-    ap.add_argument("--profile", default="fast")
+    ap.add_argument("--profile", default=DEFAULT)
     ap.add_argument("--num", type=int, default=20_000)
     args = ap.parse_args()
     paper = paper_table1()

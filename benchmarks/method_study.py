@@ -1,7 +1,7 @@
 """Judge a profile's trained columns of Table 1 against the paper and a reference table, under the
 evaluation protocol (``lintx.evaluation.Protocol``).
 
-    python benchmarks/method_study.py --columns c13 c135 [--profile fast] [--seeds 0 1 2 3 4] [--data data] \
+    python benchmarks/method_study.py --columns c13 c135 [--profile PROFILE] [--seeds 0 1 2 3 4] [--data data] \
         [--reference table1.csv]
 
 Prints, per column and in total: model cells within tolerance (median of the five evaluation sets, the
@@ -19,6 +19,7 @@ import csv
 
 import numpy as np
 
+from lintx.method import DEFAULT
 from lintx.store import checkpoint_path, is_trained, logged_seconds, study_grid
 from lintx.table1 import table1
 
@@ -42,7 +43,7 @@ def _breaks(rows):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--profile", default="fast")
+    ap.add_argument("--profile", default=DEFAULT)
     ap.add_argument("--columns", nargs="+", required=True)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--data", default="data")

@@ -1,12 +1,13 @@
-"""Command line: ``python -m lintx train ...`` trains every missing model of a profile's grid;
+"""Command line: ``python -m lintx train ...`` trains every missing model of a profile's grid (by default the
+shipped one, :data:`lintx.method.DEFAULT`);
 ``python -m lintx check ...`` runs the held-out check of :mod:`lintx.fit` on the checkpoints saved;
 ``python -m lintx prune ...`` lists (and with ``--delete`` removes) files nothing reads any more.
 
-    python -m lintx train --profile fast                      # the whole study, 5 seeds
-    python -m lintx train --profile fast --columns u5 --depths 1-8 --seeds 0 --workers 2
-    python -m lintx train --profile fast --columns u5 c13 --variants diag full --heads 2 --seeds 0 --no-deep-u5
-    python -m lintx check --profile fast                      # exit status 1 if a checkpoint fails
-    python -m lintx prune --profile fast [--delete]           # stale checkpoints and evaluations
+    python -m lintx train                                     # the shipped profile's whole study, 5 seeds
+    python -m lintx train --columns u5 --depths 1-8 --seeds 0 --workers 2
+    python -m lintx train --profile quick --columns u5 c13 --variants diag full --heads 2 --seeds 0 --no-deep-u5
+    python -m lintx check                                     # exit status 1 if a checkpoint fails
+    python -m lintx prune [--profile quick] [--delete]        # stale checkpoints and evaluations
 
 Resumable: finished checkpoints are found by content (see :mod:`lintx.store`), verified and skipped, so a
 stop loses at most the models in progress. A checkpoint whose files exist but do not verify (damaged arrays,
@@ -261,12 +262,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv=None) -> int:
+    from lintx.method import DEFAULT, PROFILES
     from lintx.reference import COLUMNS
 
     ap = _Parser(prog="python -m lintx", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
     t = sub.add_parser("train", help="train every missing model of a profile's grid")
-    t.add_argument("--profile", default="fast", help="fast, patient, brisk, quick or paper (lintx.method.PROFILES)")
+    t.add_argument("--profile", default=DEFAULT, help=f"one of {', '.join(PROFILES)} (lintx.method.PROFILES; default {DEFAULT})")
     t.add_argument("--data", default="data")
     t.add_argument("--seeds", type=_seed, nargs="+", default=None, help="default: the profile's seed count")
     t.add_argument("--columns", type=_noise_label, nargs="+", default=list(COLUMNS),
@@ -287,11 +289,11 @@ def main(argv=None) -> int:
                         "N alone takes K from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX")
     t.add_argument("--worker", type=_shard_arg, default=(0, 1), help=argparse.SUPPRESS)  # set by --workers for its processes
     c = sub.add_parser("check", help="held-out check of the checkpoints saved under a profile")
-    c.add_argument("--profile", default="fast", help="fast, patient, brisk, quick or paper (lintx.method.PROFILES)")
+    c.add_argument("--profile", default=DEFAULT, help=f"one of {', '.join(PROFILES)} (lintx.method.PROFILES; default {DEFAULT})")
     c.add_argument("--data", default="data")
     c.add_argument("--all", action="store_true", help="also those whose check was recorded when they were trained")
     p = sub.add_parser("prune", help="list (--delete: remove) checkpoints and evaluations nothing reads any more")
-    p.add_argument("--profile", default="fast", help="fast, patient, brisk, quick or paper (lintx.method.PROFILES)")
+    p.add_argument("--profile", default=DEFAULT, help=f"one of {', '.join(PROFILES)} (lintx.method.PROFILES; default {DEFAULT})")
     p.add_argument("--data", default="data")
     p.add_argument("--delete", action="store_true", help="delete them (default: only list them)")
     args = ap.parse_args(argv)

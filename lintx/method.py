@@ -149,6 +149,7 @@ PROFILES = {p.name: p for p in (
             "the paper's protocol verbatim (Sec. 6, App. B): Adam 1e-4 on raw parameters, batch 2048, 200,000 steps, a random start"),
     Profile("tiny", Budget(steps=20, batch=64, lr=1e-2, chunk=10), 1, "tests only: 20 steps at batch 64, meaningless numbers", 2_000),
 )}
+DEFAULT = "fast"  # the shipped profile: what data/ holds, what `make figures` and every command default to
 
 
 def get_profile(name: str | Profile) -> Profile:

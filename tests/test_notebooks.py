@@ -7,6 +7,8 @@ from pathlib import Path
 import papermill as pm
 import pytest
 
+from lintx.method import DEFAULT
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
@@ -65,6 +67,7 @@ def test_every_parameter_has_a_type_that_its_default_has_and_a_help(nb):
         assert type(default).__name__ == outer, f"{nb.name}: {name}: {kind} = {p['default']}"
         if outer == "list":
             assert {type(x).__name__ for x in default} == {inner}, f"{nb.name}: {name}: {kind} = {p['default']}"
+    assert eval(params["profile"]["default"], {}) == DEFAULT, f"{nb.name}: the profile's default is not the shipped one ({DEFAULT!r})"
 
 
 @pytest.mark.slow

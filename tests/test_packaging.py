@@ -30,3 +30,12 @@ def test_pins_agree():
 def test_ci_runs_the_readme_test_command():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     assert "make test" in (ROOT / "README.md").read_text()
+
+
+def test_make_and_every_command_default_to_the_shipped_profile():
+    """One place names the shipped profile (``lintx.method.DEFAULT``): the Makefile's ``PROFILE`` agrees with it,
+    and it is one of the profiles."""
+    from lintx.method import DEFAULT, PROFILES
+
+    assert DEFAULT in PROFILES
+    assert f"PROFILE ?= {DEFAULT}\n" in (ROOT / "Makefile").read_text()
