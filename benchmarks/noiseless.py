@@ -2,7 +2,7 @@
 
     python benchmarks/noiseless.py [--depths 2,3,4,5,6,7] [--seed 0]
 
-For each depth, prints the shipped ``fast`` checkpoint of GD++ at ``u0`` (best seed) and a model fitted
+For each depth, prints the shipped checkpoint (``lintx.method.DEFAULT``) of GD++ at ``u0`` (best seed) and a model fitted
 by :func:`lintx.spectral.fit`, each measured two ways: the exact spectral loss on an importance-sampled
 set of 600,000 Wishart matrices that neither saw (:func:`lintx.spectral.noiseless_loss`), and Table 1's
 own Monte Carlo evaluation (100,000 sequences, evaluation seed 2024, float32). Cost: about 25 minutes on
@@ -21,7 +21,7 @@ import numpy as np
 from lintx.checkpoint import load
 from lintx.metrics import evaluate
 from lintx.model import Model, ModelConfig, w_matrix
-from lintx.method import get_profile
+from lintx.method import DEFAULT, get_profile
 from lintx.reference import paper_table1
 from lintx.evaluation import evaluate_checkpoint
 from lintx.spectral import SpectralConfig, fit, noiseless_loss, wishart_sample
@@ -56,8 +56,8 @@ def main() -> None:
     for L in (int(x) for x in args.depths.split(",")):
         cfg = ModelConfig("gdpp", L)
         shipped = []
-        for s in range(get_profile("fast").seeds):
-            path = checkpoint_path(args.data, "fast", cfg, U0, s)
+        for s in range(get_profile(DEFAULT).seeds):
+            path = checkpoint_path(args.data, DEFAULT, cfg, U0, s)
             if path.exists():
                 table = evaluate_checkpoint(args.data, path, 2024, 100_000)["loss"][-1]  # Table 1's own (cached) entry
                 shipped.append((table, s, spectral_loss(cfg, load(path).model.params, test)))

@@ -188,13 +188,13 @@ def test_grid_runner_diverged_ok_records_and_goes_on(tmp_path, flat, monkeypatch
     assert len(list((tmp_path / "tiny").glob("*.npz"))) == 1 and len(list((tmp_path / "tiny").glob("*.diverged.json"))) == 1
 
 
-def test_shipped_fast_cache_holds_only_current_checkpoints():
-    """Every file in ``data/fast`` is the current name of a model (a changed budget leaves the old file
+def test_shipped_cache_holds_only_current_checkpoints():
+    """Every file in ``data/DEFAULT`` (the shipped profile's folder) is the current name of a model (a changed budget leaves the old file
     behind: ``python -m lintx prune --delete`` must remove it, not ship it beside the new one), every
     checkpoint loads and verifies, and no evaluation in ``data/evals`` belongs to a checkpoint not shipped."""
     data = Path(__file__).resolve().parents[1] / "data"
-    assert len(list((data / "fast").glob("*.npz"))) > 1000, f"the shipped fast cache in {data / 'fast'} is missing"
-    stale = store.stale_files(data, "fast") + evaluation.stale_evaluations(data)
+    assert len(list((data / method.DEFAULT).glob("*.npz"))) > 1000, f"the shipped cache in {data / method.DEFAULT} is missing"
+    stale = store.stale_files(data, method.DEFAULT) + evaluation.stale_evaluations(data)
     assert not stale, f"{len(stale)} stale files in {data} (python -m lintx prune lists them): {[p.name for p in stale[:5]]}"
 
 
