@@ -23,6 +23,9 @@ Within a process, models are spread over every local JAX device (several GPUs; o
 ``JAX_NUM_CPU_DEVICES=2``): one thread per device, each taking every N-th noise setting of what is left, with
 that device as JAX's default. Each trained model appends a line (name, seconds, final loss, held-out
 loss, retries, device) to ``DATA/PROFILE/train_log.jsonl``.
+Each progress line ends with the part's ETA (:func:`lintx.grid.eta`): a model takes the seconds that log
+measured for it at the profile's other seeds (a study's later seeds go by its first), else its cost in
+sequence-layer steps at this run's rate.
 
 A seed's candidates train together, vmapped (:mod:`lintx.fit`); seeds train one after another, so a
 checkpoint does not depend on which other seeds happened to be trained beside it.
@@ -115,10 +118,11 @@ def _train_jobs(args, prof, todo, tag, log) -> list[str]:
     """Train ``todo`` in order; progress lines prefixed with ``tag``; returns the models that diverged."""
     from lintx.checkpoint import DivergedError
     from lintx.fit import get_or_train
-    from lintx.grid import cost
+    from lintx.grid import cost, eta, measured_seconds
+    from lintx.store import logged_seconds
 
-    total_cost = sum(cost(prof, c, n) for c, n, _ in todo)
-    done_cost, start, failed = 0, time.perf_counter(), []
+    costs = [cost(prof, c, n) for c, n, _ in todo]
+    measured, seconds, failed = measured_seconds(prof, todo, logged_seconds(args.data, prof)), [], []
     for n_done, (cfg, noise, seed) in enumerate(todo, 1):
         t = time.perf_counter()
         try:
@@ -127,13 +131,11 @@ def _train_jobs(args, prof, todo, tag, log) -> list[str]:
             failed.append(f"{cfg.variant} L{cfg.layers} {noise.label} seed {seed}")
             log({"failed": failed[-1], "profile": prof.name, "seconds": round(time.perf_counter() - t, 2), "error": str(e)})
             print(f"[{tag}] {n_done}/{len(todo)} FAILED {failed[-1]}: {e}", flush=True)
-            done_cost += cost(prof, cfg, noise)
+            seconds.append(time.perf_counter() - t)
             continue
-        done_cost += cost(prof, cfg, noise)
-        elapsed = time.perf_counter() - start
-        eta = elapsed / done_cost * (total_cost - done_cost)
-        print(f"[{tag}] {n_done}/{len(todo)} {cfg.variant} L{cfg.layers} {noise.label} seed {seed}: "
-              f"{time.perf_counter() - t:.1f}s, final train loss {ckpt.meta['final_loss']:.4g}; ETA {eta / 60:.1f} min", flush=True)
+        seconds.append(time.perf_counter() - t)
+        print(f"[{tag}] {n_done}/{len(todo)} {cfg.variant} L{cfg.layers} {noise.label} seed {seed}: {seconds[-1]:.1f}s, "
+              f"final train loss {ckpt.meta['final_loss']:.4g}; ETA {eta(costs, measured, seconds) / 60:.1f} min", flush=True)
     return failed
 
 

@@ -1,5 +1,6 @@
 """A study's grid as the runner walks it (``python -m lintx train``): its models in training order, their
-split into disjoint shards, and each model's cost for the ETA. It trains nothing and reads no files.
+split into disjoint shards, and the ETA: each model's cost, or its seconds where the training log measured
+it at another seed. It trains nothing and reads no files.
 
 A model's warm starts (the shallower model it is grown from, the simpler variant it embeds) share its noise
 setting and seed, so a shard that holds a whole noise setting (or, with fewer settings than shards, a
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from lintx.method import Profile, recipe
+from lintx.method import Profile, name, recipe
 from lintx.model import ModelConfig
 from lintx.store import study_grid
 from lintx.tasks import Noise
@@ -48,3 +49,28 @@ def cost(prof: Profile, cfg: ModelConfig, noise: Noise) -> int:
 
     tc = recipe(prof.budget, cfg, noise)
     return tc.steps * tc.batch * cfg.layers * num_candidates(prof, cfg, noise)
+
+
+def measured_seconds(prof: Profile, jobs: Sequence[Job], logged: dict[str, float]) -> list[Optional[float]]:
+    """Each job's seconds as the training log measured its model (the same model and noise setting at the
+    profile's other seeds, by checkpoint name; their mean), or None where none is logged. ``logged``:
+    :func:`lintx.store.logged_seconds`. A length decided by the training's own looks (the wsd schedule)
+    differs by orders of magnitude between models that :func:`cost` counts alike; another seed's time does not."""
+    memo: dict = {}
+    for cfg, noise, _ in jobs:
+        if (cfg, noise) not in memo:
+            secs = [logged[nm] for t in range(prof.seeds) if (nm := name(prof, cfg, noise, t)) in logged]
+            memo[cfg, noise] = sum(secs) / len(secs) if secs else None
+    return [memo[cfg, noise] for cfg, noise, _ in jobs]
+
+
+def eta(costs: Sequence[float], measured: Sequence[Optional[float]], seconds: Sequence[float]) -> float:
+    """Seconds left for the jobs after the ``len(seconds)`` done (which took ``seconds``): a job with a
+    ``measured`` time takes it, scaled by how the done measured jobs compared with theirs (a slower or busier
+    machine); one without takes its ``costs`` at the rate of the done jobs without (of all done where none)."""
+    done = len(seconds)
+    pairs = [(m, t) for m, t in zip(measured[:done], seconds) if m is not None]
+    scale = sum(t for _, t in pairs) / sum(m for m, _ in pairs) if pairs and sum(m for m, _ in pairs) > 0 else 1.0
+    plain = [(c, t) for c, m, t in zip(costs[:done], measured[:done], seconds) if m is None] or list(zip(costs[:done], seconds))
+    rate = sum(t for _, t in plain) / max(sum(c for c, _ in plain), 1e-12)
+    return sum(scale * m if m is not None else rate * c for c, m in zip(costs[done:], measured[done:]))

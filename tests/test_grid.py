@@ -44,3 +44,16 @@ def test_any_shape_and_head_count_is_a_grid_and_a_bad_one_is_refused_by_name():
     assert {(c.d, c.n, c.heads) for c, _, _ in jobs} == {(5, 10, 2)} and len(jobs) == 4
     with pytest.raises(ValueError, match="heads"):
         grid.jobs(FAST, [0], depths=[1], columns=["u5"], deep_u5=False, heads=0)
+
+
+def test_the_eta_takes_a_models_time_at_another_seed_where_the_log_has_it_and_its_cost_elsewhere():
+    from lintx.method import name
+
+    u5 = noise_from_label("u5")
+    deep, shallow = ModelConfig("full", 7), ModelConfig("gdpp", 1)
+    logged = {name(FAST, deep, u5, 0): 10.0, name(FAST, deep, u5, 1): 20.0, "other.npz": 99.0}
+    assert grid.measured_seconds(FAST, [(deep, u5, 2), (shallow, u5, 2), (deep, u5, 3)], logged) == [15.0, None, 15.0]
+    # done: an unmeasured job of cost 1 took 3 s (rate 3 s a unit); a measured one took twice its 10 s
+    assert grid.eta([1, 1, 2, 2], [None, 10.0, None, 5.0], [3.0, 20.0]) == 2 * 3 + 2 * 5
+    assert grid.eta([1, 2], [None, None], [4.0]) == 8.0, "no measured job: every job at the run's rate"
+    assert grid.eta([1, 2], [None, None], [4.0, 1.0]) == 0.0
