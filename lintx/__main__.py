@@ -267,10 +267,11 @@ def main(argv=None) -> int:
     from lintx.method import DEFAULT, PROFILES
     from lintx.reference import COLUMNS
 
+    profile = dict(default=DEFAULT, help=f"one of {', '.join(PROFILES)} (lintx.method.PROFILES; default {DEFAULT})")
     ap = _Parser(prog="python -m lintx", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
     t = sub.add_parser("train", help="train every missing model of a profile's grid")
-    t.add_argument("--profile", default=DEFAULT, help=f"one of {', '.join(PROFILES)} (lintx.method.PROFILES; default {DEFAULT})")
+    t.add_argument("--profile", **profile)
     t.add_argument("--data", default="data")
     t.add_argument("--seeds", type=_seed, nargs="+", default=None, help="default: the profile's seed count")
     t.add_argument("--columns", type=_noise_label, nargs="+", default=list(COLUMNS),
@@ -291,11 +292,11 @@ def main(argv=None) -> int:
                         "N alone takes K from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX")
     t.add_argument("--worker", type=_shard_arg, default=(0, 1), help=argparse.SUPPRESS)  # set by --workers for its processes
     c = sub.add_parser("check", help="held-out check of the checkpoints saved under a profile")
-    c.add_argument("--profile", default=DEFAULT, help=f"one of {', '.join(PROFILES)} (lintx.method.PROFILES; default {DEFAULT})")
+    c.add_argument("--profile", **profile)
     c.add_argument("--data", default="data")
     c.add_argument("--all", action="store_true", help="also those whose check was recorded when they were trained")
     p = sub.add_parser("prune", help="list (--delete: remove) checkpoints and evaluations nothing reads any more")
-    p.add_argument("--profile", default=DEFAULT, help=f"one of {', '.join(PROFILES)} (lintx.method.PROFILES; default {DEFAULT})")
+    p.add_argument("--profile", **profile)
     p.add_argument("--data", default="data")
     p.add_argument("--delete", action="store_true", help="delete them (default: only list them)")
     args = ap.parse_args(argv)

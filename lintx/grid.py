@@ -70,7 +70,8 @@ def eta(costs: Sequence[float], measured: Sequence[Optional[float]], seconds: Se
     machine); one without takes its ``costs`` at the rate of the done jobs without (of all done where none)."""
     done = len(seconds)
     pairs = [(m, t) for m, t in zip(measured[:done], seconds) if m is not None]
-    scale = sum(t for _, t in pairs) / sum(m for m, _ in pairs) if pairs and sum(m for m, _ in pairs) > 0 else 1.0
+    expected = sum(m for m, _ in pairs)
+    scale = sum(t for _, t in pairs) / expected if expected > 0 else 1.0
     plain = [(c, t) for c, m, t in zip(costs[:done], measured[:done], seconds) if m is None] or list(zip(costs[:done], seconds))
     rate = sum(t for _, t in plain) / max(sum(c for c, _ in plain), 1e-12)
     return sum(scale * m if m is not None else rate * c for c, m in zip(costs[done:], measured[done:]))
