@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-PROFILE ?= fast
+PROFILE ?= brisk
 BUILD := build
 # papermill runs from the repository root so the notebooks' data/ and figures/ paths resolve there
 # extra notebook parameters, e.g. PAPERMILL_ARGS="-p train_missing False" (they override the defaults below)

@@ -22,6 +22,7 @@ import numpy as np
 from lintx.method import DEFAULT
 from lintx.store import checkpoint_path, is_trained, logged_seconds, study_grid
 from lintx.table1 import table1
+from lintx.table1_text import nesting_breaks
 
 
 def _complete(data, profile, column, seeds):
@@ -31,14 +32,7 @@ def _complete(data, profile, column, seeds):
 
 def _breaks(rows):
     cell = {(r["method"], r["layers"]): r["median"] for r in rows if r["layers"] is not None and "median" in r}
-    out = []
-    for (m, L), v in sorted(cell.items()):
-        if (m, L - 1) in cell and v > 1.02 * cell[(m, L - 1)]:
-            out.append(f"{m} L{L} {v:.4g} > L{L - 1} {cell[(m, L - 1)]:.4g}")
-        for hi, lo in (("FULL", "DIAG"), ("DIAG", "GDPP")):
-            if m == hi and (lo, L) in cell and v > 1.02 * cell[(lo, L)]:
-                out.append(f"{hi} L{L} {v:.4g} > {lo} {cell[(lo, L)]:.4g}")
-    return out
+    return [f"{m} L{L} {cell[m, L]:.4g} > {f'L{j}' if i == m else i} {cell[i, j]:.4g}" for (m, L), (i, j) in nesting_breaks(cell)]
 
 
 def main():

@@ -6,14 +6,19 @@
        drawn near zero, so it starts where the shallower model ended);
     3. DIAG and FULL also from the trained model of the variant they contain (GD++ in DIAG, DIAG in FULL),
        embedded exactly at the same depth (a second candidate, trained alike).
-    Each candidate trains ``steps`` Adam steps, a 10% warm-up to ``lr`` then a cosine decay, at a batch
-    that grows with the square root of the parameters per layer (:func:`batch`). The checkpoint is the
-    candidate with the lowest loss on the seed's held-out selection sequences, the untrained starts
-    included, so a model is never worse there than the shallower model or the simpler variant it contains
-    (the nesting of Sec. 5). Candidates that diverge are retried at a third of the rate, twice; if they
-    still diverge, the best start is kept. Under a ``wsd`` budget a candidate's length is measured
-    (:func:`still_falling`), and a candidate whose cooled copy diverged starts again from its start at a
-    third of its rate, twice, while the others train on.
+    4. Each candidate trains at a held rate (a short warm-up to ``lr``), at a batch that grows with the
+       square root of the parameters per layer (:func:`batch`). After ``phase`` held steps, and after each
+       doubling of them up to ``steps``, a copy is cooled to rate 0 over ``cooldown`` steps (scaled alike)
+       and scored on the seed's held-out selection sequences (:mod:`lintx.schedule`).
+    5. A candidate trains on while its cooled copies still fall by ``plateau`` a doubling and that fall,
+       repeated, could take it below the model's best (:func:`still_falling`): so each model's length
+       follows from its own loss, by one rule, and compute goes where the loss still falls.
+    6. The checkpoint is the best cooled copy or start on the selection sequences, so a model is never
+       worse there than the shallower model or the simpler variant it contains (the nesting of Sec. 5).
+       A candidate whose cooled copy diverged starts again from its start at a third of its rate, twice,
+       while the others train on; if it still diverges, the best start is kept.
+    Under the plain ``cosine`` schedule (``Budget()``'s defaults; the ``quick`` profile) each candidate
+    trains ``steps`` steps, a 10% warm-up then a cosine decay, and the last step competes.
 
 Nothing here names a noise setting, a depth or a variant-depth pair: the plan is a function of the
 architecture (its depth and the variant it contains) and of the budget. The noise enters only through the
@@ -65,9 +70,10 @@ START_STRIDE = 1_000_000
 class Budget:
     """How much compute each candidate of each model gets. Frozen: a mistyped field is an error.
 
-    The defaults are the ``fast`` profile: ``make data``, 11.9 CPU-hours for the study's 1,065 models on
-    this project's CPU, about 14 CPU-minutes a noise setting and seed (``benchmarks/RESULTS.md``, "The
-    study with the method").
+    The defaults are the method's plain recipe: 1000 steps a candidate at a cosine schedule, batch 512. The
+    shipped profile (:data:`DEFAULT`) sets ``schedule="wsd"`` and its ``phase``, ``cooldown`` and
+    ``plateau``, so that ``steps`` is a cap and each candidate's length is measured
+    (``benchmarks/RESULTS.md``, "One method for every model").
     ``warm_starts=False`` trains every model from random starts only (the paper's protocol);
     ``scale_batch=False`` keeps ``batch`` for every architecture.
     """
@@ -134,14 +140,10 @@ class Profile:
 
 
 PROFILES = {p.name: p for p in (
-    Profile("fast", Budget(), 5, "the method at its default budget: 1000 steps a candidate, batch 512 (FULL at d=10: 1024)"),
-    Profile("patient", Budget(steps=6400, schedule="wsd", phase=400, cooldown=100, plateau=0.05), 5,
-            "the method with its length by rule (not pursued: about 4x fast's cost): the rate held, a cooled copy looked at after 400 held steps "
-            "and each doubling, each candidate training on while its copies fall 5% a doubling and its fall could still take it "
-            "below the model's best, at most 6400 held steps; a candidate whose copy diverged starts again at a third of its rate, twice"),
     Profile("brisk", Budget(steps=3200, schedule="wsd", phase=200, cooldown=50, chunk=50, plateau=0.05), 5,
-            "the method with its length by rule at half patient's schedule (the study in training, the default once complete): a cooled copy looked at after 200 held steps "
-            "and each doubling, cooled over a quarter of them, at most 3200 held steps"),
+            "the method with its length by rule (the shipped study): the rate held, a cooled copy looked at after 200 held steps "
+            "and each doubling, cooled over a quarter of them, each candidate training on while its copies fall 5% a doubling and its "
+            "fall could still take it below the model's best, at most 3200 held steps"),
     Profile("quick", Budget(steps=200, batch=256, chunk=50), 1,
             "the method at a fifth of the steps and half the batch, one seed: minutes for the grid (Binder, smoke runs)", 10_000),
     Profile("paper", Budget(steps=200_000, batch=2048, lr=1e-4, warmup=0.0, b2=0.999, init_std=0.01, chunk=1000, schedule="constant",
@@ -149,7 +151,7 @@ PROFILES = {p.name: p for p in (
             "the paper's protocol verbatim (Sec. 6, App. B): Adam 1e-4 on raw parameters, batch 2048, 200,000 steps, a random start"),
     Profile("tiny", Budget(steps=20, batch=64, lr=1e-2, chunk=10), 1, "tests only: 20 steps at batch 64, meaningless numbers", 2_000),
 )}
-DEFAULT = "fast"  # the shipped profile: what data/ holds, what `make figures` and every command default to
+DEFAULT = "brisk"  # the shipped profile: what data/ holds, what `make figures` and every command default to
 
 
 def get_profile(name: str | Profile) -> Profile:

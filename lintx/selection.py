@@ -3,8 +3,9 @@
 Two streams of each seed's key are used for nothing else, disjoint from training and from the report's
 evaluation sets: the **validation** stream checks a trained model before it is saved (a model can train to a
 good loss and still explode on one sequence in 100,000), and the **selection** stream chooses among a
-seed's candidates and starts. The ``fast`` profile scores by the raw loss there (:func:`selection_loss`);
-the wsd schedule by the adjusted loss, drawn once per model and scored in blocks (:func:`selection_scores`).
+seed's candidates and starts. The wsd schedule (the shipped profile) scores by the adjusted loss there,
+drawn once per model and scored in blocks (:func:`selection_scores`); the plain cosine schedule by the raw
+loss (:func:`selection_loss`).
 """
 
 from __future__ import annotations

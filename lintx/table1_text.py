@@ -2,7 +2,7 @@
 
 Every number in the text is computed from the rows: the headline counts, the cells outside tolerance with
 their spread over the evaluation sets, seed 0 alone, the single set of the paper's one-draw protocol,
-where we differ from the paper, and the heavy tails.
+where we differ from the paper, the paper's findings checked on our medians, and the heavy tails.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 
 from lintx.evaluation import Protocol
 from lintx.table1 import TAIL_SHARE, tolerance
+from lintx.tasks import noise_from_label
 
 FIELDS = ["method", "layers", "column", "seeds_found", "diverged", "best_seed", "median", "min", "max", "single", "paper",
           "ratio", "within", "single_within", "seed0_median", "seed0_min", "seed0_max", "seed0_single", "seed0_within",
@@ -21,6 +22,11 @@ FIELDS = ["method", "layers", "column", "seeds_found", "diverged", "best_seed", 
 DIFFERENCE = 0.10  # a median this far from the paper's value (relative) is listed, in tolerance or not
 SEED_SPREAD = 2.0  # a cell whose mean over its seeds' medians is this many times the chosen seed's is listed
 ORDER_MARGIN = 0.05  # the paper's FULL counts as below its DIAG when at least this much (relative) lower
+NESTING = 0.02  # a model this much (relative) above one it contains or a shallower one breaks the nesting
+FULL_OVER_DIAG = 1.05  # from FULL_DEPTH layers, FULL's median at most this many times DIAG's
+FULL_DEPTH = 5
+NOISELESS_FACTOR, NOISELESS_DEPTH = 10.0, 4  # the noiseless column within this factor of the paper from this depth
+ADARR_SIGMA, ADARR_DEPTH = 4.0, 4  # DIAG and FULL below ADARR from this depth where sigma_max is at least this
 
 
 def _fmt(v) -> str:
@@ -84,7 +90,7 @@ def _markdown(rows: list[dict], profile: str, p: Protocol) -> list[str]:
             else:
                 vals.append(f"{_spread(r)} / {r['paper']:.3g}{'' if r['within'] else ' **!**'}")
         lines.append(f"| {m} | {L or ''} | " + " | ".join(vals) + " |")
-    lines += _outside(rows) + _diverged(found) + _seed0(found) + _single(found, p) + _differences(found) + _tails(rows)
+    lines += _outside(rows) + _diverged(found) + _seed0(found) + _single(found, p) + _differences(found) + _findings(rows) + _tails(rows)
     return lines
 
 
@@ -143,6 +149,65 @@ def _differences(found: list[dict]) -> list[str]:
             f"**The paper's FULL below its DIAG, ours not** (by at least {ORDER_MARGIN:.0%}; {len(order)} cells; FULL / DIAG):", "",
             *([f"- {f['layers']} layers `{f['column']}`: paper {f['paper']:.3g} / {d['paper']:.3g}, ours {f['median']:.3g} / {d['median']:.3g}"
                for f, d in order] or ["- none"])]
+
+
+def _sigma_max(column: str):
+    """``sigma_max`` of a uniform column (``u4.5``: 4.5); None for a categorical or fixed one."""
+    return getattr(noise_from_label(column), "sigma_max", None)
+
+
+def nesting_breaks(median: dict[tuple, float], tol: float = NESTING) -> list[tuple[tuple, tuple]]:
+    """The nesting's breaks among medians keyed ``(method, layers, *rest)``: each pair ``(outer, inner)`` where
+    ``outer`` contains ``inner`` (one layer more, FULL over DIAG, DIAG over GD++ at one depth) and its median
+    is more than ``tol`` (relative) above it."""
+    breaks = []
+    for (m, L, *rest), v in sorted(median.items()):
+        for inner in ((m, L - 1, *rest), ({"FULL": "DIAG", "DIAG": "GDPP"}.get(m), L, *rest)):
+            if inner in median and v > (1 + tol) * median[inner]:
+                breaks.append(((m, L, *rest), inner))
+    return breaks
+
+
+def _findings(rows: list[dict]) -> list[str]:
+    """The paper's findings checked on our medians (Sec. 6, Table 1): FULL below TUNEDRR on ``c13`` at its
+    deepest layer; from :data:`FULL_DEPTH` layers FULL at most :data:`FULL_OVER_DIAG` times DIAG; the noiseless
+    column within :data:`NOISELESS_FACTOR` of the paper from :data:`NOISELESS_DEPTH` layers; DIAG and FULL below
+    ADARR from :data:`ADARR_DEPTH` layers at ``sigma_max >= ADARR_SIGMA``; and the nesting (a deeper model, FULL
+    over DIAG, DIAG over GD++, by more than :data:`NESTING`)."""
+    cell = {(r["method"], r["layers"], r["column"]): r for r in rows if r["seeds_found"]}
+    models = {k: r for k, r in cell.items() if k[1] is not None}
+    verdict = lambda ok: "holds" if ok else "does not hold"  # noqa: E731
+    out = ["", "## The paper's findings, on our medians", "",
+           "Each finding of the paper that Table 1 shows, checked on the medians above (the chosen seed's):", ""]
+    full = sorted((k for k in models if k[0] == "FULL" and k[2] == "c13"), key=lambda k: k[1])
+    if full and ("TUNEDRR", None, "c13") in cell:
+        f, t = models[full[-1]], cell["TUNEDRR", None, "c13"]
+        out.append(f"- **FULL below TUNEDRR on `c13` at {f['layers']} layers** {verdict(f['median'] < t['median'])}: "
+                   f"{f['median']:.3g} against {t['median']:.3g} (the paper: {f['paper']:.3g} against {t['paper']:.3g}).")
+    pairs = [(models[k], models[("DIAG", *k[1:])]) for k in models
+             if k[0] == "FULL" and k[1] >= FULL_DEPTH and ("DIAG", *k[1:]) in models]
+    if pairs:
+        over = [(f, d) for f, d in pairs if f["median"] > FULL_OVER_DIAG * d["median"]]
+        worst = max(pairs, key=lambda p: p[0]["median"] / p[1]["median"])
+        out.append(f"- **FULL at most {FULL_OVER_DIAG:g}x DIAG from {FULL_DEPTH} layers** {verdict(not over)}: the largest "
+                   f"ratio is {worst[0]['median'] / worst[1]['median']:.3f} ({worst[0]['layers']} layers `{worst[0]['column']}`)"
+                   + "".join(f"; {f['layers']} layers `{f['column']}`: {f['median'] / d['median']:.3f}" for f, d in over if f is not worst[0]) + ".")
+    quiet = [r for k, r in models.items() if k[2] == "u0" and k[1] >= NOISELESS_DEPTH and r["paper"] > 0]
+    if quiet:
+        far = [f"{r['method']} {r['layers']} {r['ratio']:.3g}x" for r in quiet if r["median"] > NOISELESS_FACTOR * r["paper"]]
+        out.append(f"- **The noiseless column within {NOISELESS_FACTOR:g}x the paper from {NOISELESS_DEPTH} layers** "
+                   f"{verdict(not far)}: {len(quiet) - len(far)} of {len(quiet)} cells" + (f"; the others: {', '.join(far)}" if far else "") + ".")
+    noisy = [(r, cell["ADARR", None, k[2]]) for k, r in models.items() if k[0] in ("DIAG", "FULL") and k[1] >= ADARR_DEPTH
+             and (s := _sigma_max(k[2])) is not None and s >= ADARR_SIGMA and ("ADARR", None, k[2]) in cell]
+    if noisy:
+        above = [f"{_cell(r)} {r['median']:.3g} / {a['median']:.3g}" for r, a in noisy if not r["median"] < a["median"]]
+        out.append(f"- **DIAG and FULL below ADARR from {ADARR_DEPTH} layers at `sigma_max >= {ADARR_SIGMA:g}`** "
+                   f"{verdict(not above)}: {len(noisy) - len(above)} of {len(noisy)} cells" + (f"; above it: {', '.join(above)}" if above else "") + ".")
+    breaks = [f"{_cell(models[k])} {models[k]['median']:.3g} > {f'{k[1] - 1} layers' if j[0] == k[0] else j[0]} {models[j]['median']:.3g}"
+              for k, j in nesting_breaks({k: r["median"] for k, r in models.items()})]
+    out.append(f"- **The nesting** (a deeper model, FULL against DIAG, DIAG against GD++, not more than {NESTING:.0%} above) "
+               f"{verdict(not breaks)}" + (f": {'; '.join(breaks)}." if breaks else "."))
+    return out
 
 
 def _tails(rows: list[dict]) -> list[str]:

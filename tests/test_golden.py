@@ -85,21 +85,21 @@ def test_a_refactor_keeps_checkpoint_names_and_a_number_of_the_method_changes_th
     from lintx import versions
 
     cfg, noise = ModelConfig("diag", 3), Uniform(5.0)
-    name = store.checkpoint_path(tmp_path, "fast", cfg, noise, 0)
+    name = store.checkpoint_path(tmp_path, "brisk", cfg, noise, 0)
     monkeypatch.setattr(versions, "code_version", lambda modules=(): "edited")
-    assert store.checkpoint_path(tmp_path, "fast", cfg, noise, 0) == name
-    fast = method.get_profile("fast")
-    lower = dataclasses.replace(fast, budget=dataclasses.replace(fast.budget, lr=fast.budget.lr / 2))
+    assert store.checkpoint_path(tmp_path, "brisk", cfg, noise, 0) == name
+    brisk = method.get_profile("brisk")
+    lower = dataclasses.replace(brisk, budget=dataclasses.replace(brisk.budget, lr=brisk.budget.lr / 2))
     assert store.checkpoint_path(tmp_path, lower, cfg, noise, 0).name != name.name
     monkeypatch.setattr(method, "NUMERICS", NUMERICS + 1)
-    assert store.checkpoint_path(tmp_path, "fast", cfg, noise, 0) != name
+    assert store.checkpoint_path(tmp_path, "brisk", cfg, noise, 0) != name
 
 
 _NAMES = """
 from lintx import store
 from lintx.model import ModelConfig
 from lintx.tasks import noise_from_label
-for profile in ("fast", "quick"):
+for profile in ("brisk", "quick"):
     for v in ("gdpp", "diag", "full"):
         for L in (1, 3, 7):
             for label in ("u0", "u5", "c13"):
@@ -129,15 +129,15 @@ def _names_with(tmp_path, edits: dict) -> list[str]:
 
 def test_editing_the_code_of_the_model_keeps_every_name_and_a_number_of_the_method_changes_them(tmp_path):
     """A real edit of model.py (its docstring, and a local renamed in ``predict``) in a copy of the package
-    leaves every checkpoint name of the ``fast`` and ``quick`` profiles as it is; a changed number of the
-    default budget moves every ``fast`` name and no ``quick`` one."""
+    leaves every checkpoint name of the ``brisk`` and ``quick`` profiles as it is; a changed number of the
+    shipped budget moves every ``brisk`` name and no ``quick`` one."""
     names = _names_with(tmp_path / "a", {})
     assert len(names) == 54 and len(set(names)) == 54
     refactor = [("Linear self-attention stacks", "Stacks of linear self-attention"),
                 ("    out = []\n    for mix in _mixers(cfg, params):", "    preds = []\n    for mix in _mixers(cfg, params):"),
                 ("        out.append(-e[..., -1])\n    return jnp.stack(out)", "        preds.append(-e[..., -1])\n    return jnp.stack(preds)")]
     assert _names_with(tmp_path / "b", {"model.py": refactor}) == names
-    moved = _names_with(tmp_path / "c", {"method.py": [("steps: int = 1000", "steps: int = 1001")]})
+    moved = _names_with(tmp_path / "c", {"method.py": [('Profile("brisk", Budget(steps=3200', 'Profile("brisk", Budget(steps=3201')]})
     assert [a != b for a, b in zip(names, moved)] == [i < 27 for i in range(54)]
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from lintx import method
 from lintx.model import ModelConfig
+from lintx.schedule import look_steps
 from lintx.tasks import Categorical, Fixed, Uniform
 
 
@@ -20,6 +21,9 @@ def test_the_recipe_depends_on_the_architecture_only_never_on_the_noise_or_the_d
         assert len(recipes) == 1
         tc = recipes.pop()
         assert (tc.steps, tc.batch, tc.lr, tc.warmup, tc.b2, tc.init_std) == (300, 128 * scale, 5e-3, budget.warmup, budget.b2, budget.init_std)
+    shipped = method.get_profile(method.DEFAULT).budget  # the wsd rule: its looks and restarts alike for every noise and depth
+    for v in ("gdpp", "diag", "full"):
+        assert len({method.recipe(shipped, ModelConfig(v, L), noise) for L in (1, 4, 8) for noise in NOISES}) == 1
 
 
 def test_a_model_grows_from_its_shallower_version_and_embeds_the_variant_it_contains():
@@ -63,10 +67,10 @@ def test_a_model_is_trained_after_every_model_it_starts_from():
 
 
 def test_the_profiles_are_budgets_of_the_method_and_the_papers_has_no_warm_start():
-    assert set(method.PROFILES) == {"fast", "patient", "brisk", "quick", "paper", "tiny"}
-    patient, brisk = method.get_profile("patient").budget, method.get_profile("brisk").budget
-    assert (patient.schedule, patient.plateau) == (brisk.schedule, brisk.plateau) == ("wsd", 0.05)
-    assert (brisk.phase, brisk.cooldown, brisk.steps) == (patient.phase // 2, patient.cooldown // 2, patient.steps // 2)  # half the schedule
+    assert set(method.PROFILES) == {"brisk", "quick", "paper", "tiny"} and method.DEFAULT == "brisk"
+    brisk = method.get_profile("brisk").budget
+    assert (brisk.schedule, brisk.plateau) == ("wsd", 0.05)
+    assert look_steps(brisk.phase, brisk.steps) == [200, 400, 800, 1600, 3200]  # a look after 200 held steps and each doubling
     paper = method.get_profile("paper").budget
     cfg = ModelConfig("full", 7)
     assert method.parents(paper, cfg, Uniform(5.0)) == (None, None) and method.random_starts(paper, cfg, Uniform(5.0)) == 1
@@ -81,7 +85,7 @@ def test_the_profiles_are_budgets_of_the_method_and_the_papers_has_no_warm_start
 
 
 def test_a_name_is_a_hash_of_the_key_and_the_key_holds_the_names_of_the_parents():
-    prof = method.get_profile("fast")
+    prof = method.get_profile("brisk")
     noise = Uniform(5.0)
     key = method.key(prof, ModelConfig("full", 3), noise, 2)
     assert key["grown_from"] == method.name(prof, ModelConfig("full", 2), noise, 2)
@@ -91,7 +95,7 @@ def test_a_name_is_a_hash_of_the_key_and_the_key_holds_the_names_of_the_parents(
 
 
 def test_the_names_of_a_lineage_are_those_of_each_model_alone():
-    prof, noise = method.get_profile("fast"), Uniform(5.0)
+    prof, noise = method.get_profile("brisk"), Uniform(5.0)
     lineage = method.names(prof, ModelConfig("full", 4), noise, 3)
     assert list(lineage) == method.lineage(prof.budget, ModelConfig("full", 4), noise)
     assert all(n == method.name(prof, c, noise, 3) for c, n in lineage.items())

@@ -177,3 +177,32 @@ def test_table1_names_the_seeds_that_diverged_in_cells_that_have_others():
     text = "\n".join(table1_text._diverged(rows))
     assert "(2 cells)" in text and "- DIAG 6 `u5` seed 1 (5 seeds found)\n- FULL 6 `u6` seed 3 (4 seeds found)" in text
     assert "- none" in "\n".join(table1_text._diverged(rows[1:2]))
+
+
+def test_findings_are_checked_on_the_medians():
+    """Each finding is computed from the rows: it holds or not as the medians say, naming the cells that break it."""
+    def row(m, L, col, median, paper=1.0):
+        return {"method": m, "layers": L, "column": col, "seeds_found": 5, "median": median, "paper": paper, "ratio": median / paper}
+
+    rows = [row("TUNEDRR", None, "c13", 0.021), row("ADARR", None, "u4", 0.0495),
+            row("DIAG", 5, "c13", 0.020), row("FULL", 5, "c13", 0.0202), row("DIAG", 7, "c13", 0.019), row("FULL", 7, "c13", 0.010),
+            row("DIAG", 4, "u4", 0.049), row("FULL", 4, "u4", 0.0498),
+            row("GDPP", 4, "u0", 1e-3, paper=1e-4), row("GDPP", 5, "u0", 2e-3, paper=1e-5)]
+    text = "\n".join(table1_text._findings(rows))
+    assert "FULL below TUNEDRR on `c13` at 7 layers** holds: 0.01 against 0.021" in text
+    assert "FULL at most 1.05x DIAG from 5 layers** holds: the largest ratio is 1.010 (5 layers `c13`)" in text
+    assert "within 10x the paper from 4 layers** does not hold: 1 of 2 cells; the others: GDPP 5 200x" in text
+    assert "below ADARR from 4 layers at `sigma_max >= 4`** does not hold: 1 of 2 cells; above it: FULL 4 `u4` 0.0498 / 0.0495" in text
+    assert "not more than 2% above) does not hold: GDPP 5 `u0` 0.002 > 4 layers 0.001." in text
+    rows[3]["median"] = 0.0216  # FULL 5 on c13 now 8% above DIAG 5
+    text = "\n".join(table1_text._findings(rows))
+    assert "FULL at most 1.05x DIAG from 5 layers** does not hold: the largest ratio is 1.080" in text
+    assert "FULL 5 `c13` 0.0216 > DIAG 0.02" in text
+
+
+def test_nesting_breaks_pair_each_model_with_those_it_contains():
+    """A break is a model more than the tolerance above a shallower one of its variant or the variant it contains."""
+    median = {("GDPP", 1): 1.0, ("GDPP", 2): 1.03, ("DIAG", 2): 0.5, ("DIAG", 3): 0.51, ("FULL", 3): 0.6, ("FULL", 2): 0.4}
+    assert table1_text.nesting_breaks(median) == [(("FULL", 3), ("FULL", 2)), (("FULL", 3), ("DIAG", 3)), (("GDPP", 2), ("GDPP", 1))]
+    assert table1_text.nesting_breaks(median, tol=0.25) == [(("FULL", 3), ("FULL", 2))]
+    assert table1_text.nesting_breaks({("DIAG", 4, "u5"): 1.0, ("GDPP", 4, "u5"): 0.9, ("GDPP", 4, "u4"): 0.5}) == [(("DIAG", 4, "u5"), ("GDPP", 4, "u5"))]

@@ -46,5 +46,5 @@ def test_a_stack_of_candidates_scores_as_each_alone_and_only_the_wsd_schedule_sc
     stacked = selection.stack_scores(cfg, blocks, {k: np.stack([p[k] for p in params]) for k in params[0]})
     alone = [selection.selection_score(Model(cfg, p), noise, 3) for p in params]
     np.testing.assert_allclose(stacked, alone, rtol=1e-6)
-    assert selection.scorer(method.get_profile("patient")) is selection.selection_score
-    assert selection.scorer(method.get_profile("fast")) is selection.selection_loss
+    assert selection.scorer(method.get_profile("brisk")) is selection.selection_score
+    assert selection.scorer(method.get_profile("paper")) is selection.selection_loss

@@ -53,18 +53,18 @@ def test_acceptance_is_part_of_the_key(tmp_path, monkeypatch):
     """The retry ladder, the held-out check and the selection pick which training is saved: changing any
     of them is a new key."""
     cfg, noise = ModelConfig("diag", 2), Uniform(5.0)
-    shipped = store.checkpoint_path(tmp_path, "fast", cfg, noise, 0)
+    shipped = store.checkpoint_path(tmp_path, "brisk", cfg, noise, 0)
     seen = {shipped}
     for name, value in [("MAX_RETRIES", 3), ("RETRY_LR_DIVISOR", 10), ("VALIDATION_FACTOR", 2.0), ("VALIDATION_SLACK", 0.0),
                         ("SELECTION_NUM", 1_000), ("START_STRIDE", 7)]:
         with monkeypatch.context() as m:
             m.setattr(method, name, value)
-            path = store.checkpoint_path(tmp_path, "fast", cfg, noise, 0)
+            path = store.checkpoint_path(tmp_path, "brisk", cfg, noise, 0)
         assert path not in seen, name
         seen.add(path)
-    fewer = dataclasses.replace(method.get_profile("fast"), validation_num=1_000)
+    fewer = dataclasses.replace(method.get_profile("brisk"), validation_num=1_000)
     assert store.checkpoint_path(tmp_path, fewer, cfg, noise, 0) not in seen
-    assert store.checkpoint_path(tmp_path, "fast", cfg, noise, 0) == shipped
+    assert store.checkpoint_path(tmp_path, "brisk", cfg, noise, 0) == shipped
 
 
 def test_corrupt_cached_checkpoint_is_an_error_not_a_retrain(tmp_path, flat, count_training):
@@ -79,7 +79,7 @@ def test_corrupt_cached_checkpoint_is_an_error_not_a_retrain(tmp_path, flat, cou
 
 def test_seed_must_be_an_integer():
     with pytest.raises(ValueError, match="seed must be a non-negative integer, got '0'"):
-        store.checkpoint_path("data", "fast", ModelConfig("diag", 1), Uniform(1.0), "0")
+        store.checkpoint_path("data", "brisk", ModelConfig("diag", 1), Uniform(1.0), "0")
 
 
 def test_unknown_profile():
