@@ -17,10 +17,10 @@ it is never passed over, nor silently trained over.
 warm-start lineage within one part, so a Slurm job array (``--array=0-(N-1)``) or a Kubernetes indexed job spreads a study
 over machines with no code of ours in between; ``--shard N`` reads K from ``SLURM_ARRAY_TASK_ID`` or
 ``JOB_COMPLETION_INDEX`` (``docs/cluster.md``).
-``--workers N`` runs N processes, each restricted to one XLA thread, taking every N-th noise setting
+``--workers N`` runs N processes, each restricted to one XLA thread, taking a part of the grid as ``--shard`` deals it
 (measured fastest on a 2-core CPU); within it, depth by depth, and the seeds of a model one after another.
 Within a process, models are spread over every local JAX device (several GPUs; on CPU, test it with
-``JAX_NUM_CPU_DEVICES=2``): one thread per device, each taking every N-th noise setting of what is left, with
+``JAX_NUM_CPU_DEVICES=2``): one thread per device, each taking a part of what is left (dealt alike), with
 that device as JAX's default. Each trained model appends a line (name, seconds, final loss, held-out
 loss, retries, device) to ``DATA/PROFILE/train_log.jsonl``.
 Each progress line ends with the part's ETA (:func:`lintx.grid.eta`): a model takes the seconds that log

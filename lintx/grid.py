@@ -3,8 +3,8 @@ split into disjoint shards, and the ETA: each model's cost, or its seconds where
 it at another seed. It trains nothing and reads no files.
 
 A model's warm starts (the shallower model it is grown from, the simpler variant it embeds) share its noise
-setting and seed, so a shard that holds a whole noise setting (or, with fewer settings than shards, a
-whole noise setting and seed) holds every model's lineage: no shard waits on another.
+setting and seed, so a shard that holds whole (noise setting, seed) pairs holds every model's lineage: no
+shard waits on another. A model's seeds share its compiled step within a process in any order.
 """
 
 from __future__ import annotations
@@ -32,14 +32,18 @@ def jobs(prof: Profile, seeds: Optional[Sequence[int]] = None, **grid) -> list[J
 
 
 def shard(jobs: list[Job], i: int, k: int) -> list[Job]:
-    """The ``i``-th of ``k`` disjoint parts of ``jobs`` (``i`` from 0), in their order: whole noise settings
-    dealt in turn, or whole (noise setting, seed) pairs where there are fewer settings than parts. Their
-    union is ``jobs``."""
-    labels = list(dict.fromkeys(noise.label for cfg, noise, s in jobs))
-    group = (lambda j: j[1].label) if len(labels) >= k else (lambda j: (j[1].label, j[2]))
-    groups = list(dict.fromkeys(map(group, jobs)))
-    mine = {g for n, g in enumerate(groups) if n % k == i}
-    return [j for j in jobs if group(j) in mine]
+    """The ``i``-th of ``k`` disjoint parts of ``jobs`` (``i`` from 0), in their order. The unit is a noise
+    setting at one seed (it holds every lineage); each unit, largest first, goes to the part with the fewest
+    jobs so far (the first of equals), so the parts balance when one setting dominates (``--columns u6``
+    brings in only ``u5``'s depth-8 models beside it). Their union is ``jobs``."""
+    size: dict = {}
+    for _, noise, seed in jobs:
+        size[noise.label, seed] = size.get((noise.label, seed), 0) + 1
+    load, part = [0] * k, {}
+    for unit in sorted(size, key=lambda u: -size[u]):  # stable: units of one size in the jobs' order
+        part[unit] = load.index(min(load))
+        load[part[unit]] += size[unit]
+    return [j for j in jobs if part[j[1].label, j[2]] == i]
 
 
 def cost(prof: Profile, cfg: ModelConfig, noise: Noise) -> int:

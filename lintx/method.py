@@ -17,7 +17,7 @@
        worse there than the shallower model or the simpler variant it contains (the nesting of Sec. 5).
        A candidate whose cooled copy diverged starts again from its start at a third of its rate, twice,
        while the others train on; if it still diverges, the best start is kept.
-    Under the plain ``cosine`` schedule (``Budget()``'s defaults; the ``quick`` profile) each candidate
+    Under the plain ``cosine`` schedule (``Budget()``'s defaults) each candidate
     trains ``steps`` steps, a 10% warm-up then a cosine decay, and the last step competes.
 
 Nothing here names a noise setting, a depth or a variant-depth pair: the plan is a function of the
@@ -139,19 +139,21 @@ class Profile:
                 raise ValueError(f"profile {self.name!r}: {name} must be an integer >= 1, got {v!r}")
 
 
+SHIPPED = Profile("brisk", Budget(steps=3200, schedule="wsd", phase=200, cooldown=50, chunk=50, plateau=0.05), 5,
+                  "the method with its length by rule (the shipped study): the rate held, a cooled copy looked at after 200 held steps "
+                  "and each doubling, cooled over a quarter of them, each candidate training on while its copies fall 5% a doubling and its "
+                  "fall could still take it below the model's best, at most 3200 held steps")
 PROFILES = {p.name: p for p in (
-    Profile("brisk", Budget(steps=3200, schedule="wsd", phase=200, cooldown=50, chunk=50, plateau=0.05), 5,
-            "the method with its length by rule (the shipped study): the rate held, a cooled copy looked at after 200 held steps "
-            "and each doubling, cooled over a quarter of them, each candidate training on while its copies fall 5% a doubling and its "
-            "fall could still take it below the model's best, at most 3200 held steps"),
-    Profile("quick", Budget(steps=200, batch=256, chunk=50), 1,
-            "the method at a fifth of the steps and half the batch, one seed: minutes for the grid (Binder, smoke runs)", 10_000),
+    SHIPPED,
+    Profile("quick", dataclasses.replace(SHIPPED.budget, steps=400, batch=256), 1,
+            "the shipped rule at an eighth of its cap and half its batch, one seed: looks after 200 and 400 held steps, so every "
+            "candidate trains 400; minutes for the grid (Binder, smoke runs)", 10_000),
     Profile("paper", Budget(steps=200_000, batch=2048, lr=1e-4, warmup=0.0, b2=0.999, init_std=0.01, chunk=1000, schedule="constant",
                             clip=0.0, normalise=False, warm_starts=False, scale_batch=False), 5,
             "the paper's protocol verbatim (Sec. 6, App. B): Adam 1e-4 on raw parameters, batch 2048, 200,000 steps, a random start"),
     Profile("tiny", Budget(steps=20, batch=64, lr=1e-2, chunk=10), 1, "tests only: 20 steps at batch 64, meaningless numbers", 2_000),
 )}
-DEFAULT = "brisk"  # the shipped profile: what data/ holds, what `make figures` and every command default to
+DEFAULT = SHIPPED.name  # the shipped profile: what data/ holds, what `make figures` and every command default to
 
 
 def get_profile(name: str | Profile) -> Profile:

@@ -9,19 +9,21 @@ from lintx.tasks import noise_from_label
 SHIPPED = get_profile(DEFAULT)
 
 
-def test_a_noise_setting_stays_in_one_shard_depth_by_depth_with_the_seeds_of_a_model_in_a_row():
-    """Every model of a noise setting in one shard (its warm starts' parents are trained there), parents
-    before children, and the seeds of a model one after the other (they share its compiled step); with
-    fewer noise settings than shards, a noise setting and seed is the unit. The shards' union is the grid."""
+def test_a_noise_setting_and_seed_stay_in_one_shard_depth_by_depth_and_the_shards_balance():
+    """Every model of a noise setting and seed in one shard (its warm starts' parents are trained there),
+    parents before children, the seeds of a model one after the other; the units dealt largest first to the
+    shard with the fewest jobs, so one dominant setting is split by seed. The shards' union is the grid."""
     jobs = grid.jobs(SHIPPED, [0, 1], depths=[1, 2], columns=["u1", "c13", "u3"], deep_u5=False)
     assert len(jobs) == 2 * 2 * 3 * 3
     shards = [grid.shard(jobs, i, 2) for i in range(2)]
-    assert sorted(map(str, sum(shards, []))) == sorted(map(str, jobs))
-    assert [{n.label for _, n, _ in s} for s in shards] == [{"c13", "u3"}, {"u1"}]
-    first = [(c.variant, c.layers, s) for c, n, s in shards[0] if n.label == "c13"]
-    assert first == [(v, L, s) for L in (1, 2) for v in ("gdpp", "diag", "full") for s in (0, 1)]
-    one = grid.jobs(SHIPPED, [0, 1], depths=[1, 2], columns=["u1"], deep_u5=False)
-    assert [{s for _, _, s in grid.shard(one, i, 2)} for i in range(2)] == [{0}, {1}]
+    assert sorted(map(str, sum(shards, []))) == sorted(map(str, jobs)) and list(map(len, shards)) == [18, 18]
+    assert [sorted({(n.label, s) for _, n, s in p}) for p in shards] == [[("c13", 0), ("u1", 0), ("u3", 0)], [("c13", 1), ("u1", 1), ("u3", 1)]]
+    first = [(c.variant, c.layers) for c, n, s in shards[0] if n.label == "c13"]
+    assert first == [(v, L) for L in (1, 2) for v in ("gdpp", "diag", "full")]
+    assert [j for j in jobs if j in shards[0]] == shards[0]  # in the jobs' order
+    u6 = grid.jobs(SHIPPED, columns=["u6"], deep_u5=True)  # u6's 105 models, and u5's 15 at depth 8
+    parts = [grid.shard(u6, i, 2) for i in range(2)]
+    assert sorted(map(len, parts)) == [57, 63] and sorted(map(str, sum(parts, []))) == sorted(map(str, u6))
 
 
 def test_the_default_seeds_are_the_profiles_and_the_study_is_its_1065_models():

@@ -71,6 +71,9 @@ def test_the_profiles_are_budgets_of_the_method_and_the_papers_has_no_warm_start
     brisk = method.get_profile("brisk").budget
     assert (brisk.schedule, brisk.plateau) == ("wsd", 0.05)
     assert look_steps(brisk.phase, brisk.steps) == [200, 400, 800, 1600, 3200]  # a look after 200 held steps and each doubling
+    quick = method.get_profile("quick").budget  # the same rule, a smaller cap and batch
+    assert dataclasses.replace(quick, steps=brisk.steps, batch=brisk.batch) == brisk and (quick.steps, quick.batch) == (400, 256)
+    assert look_steps(quick.phase, quick.steps) == [200, 400]
     paper = method.get_profile("paper").budget
     cfg = ModelConfig("full", 7)
     assert method.parents(paper, cfg, Uniform(5.0)) == (None, None) and method.random_starts(paper, cfg, Uniform(5.0)) == 1
