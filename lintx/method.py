@@ -147,7 +147,7 @@ PROFILES = {p.name: p for p in (
     SHIPPED,
     Profile("quick", dataclasses.replace(SHIPPED.budget, steps=400, batch=256), 1,
             "the shipped rule at an eighth of its cap and half its batch, one seed: looks after 200 and 400 held steps, so every "
-            "candidate trains 400; minutes for the grid (Binder, smoke runs)", 10_000),
+            "candidate trains 400; about 45 minutes for the grid and figures on two cores (smoke runs, a first look)", 10_000),
     Profile("paper", Budget(steps=200_000, batch=2048, lr=1e-4, warmup=0.0, b2=0.999, init_std=0.01, chunk=1000, schedule="constant",
                             clip=0.0, normalise=False, warm_starts=False, scale_batch=False), 5,
             "the paper's protocol verbatim (Sec. 6, App. B): Adam 1e-4 on raw parameters, batch 2048, 200,000 steps, a random start"),
