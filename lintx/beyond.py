@@ -23,6 +23,7 @@ from lintx.method import get_profile, names
 from lintx.model import ModelConfig
 from lintx.store import logged_seconds
 from lintx.table1 import baseline_cells, model_cell
+from lintx.table1_text import ADARR_DEPTH, ADARR_SIGMA, FULL_DEPTH, FULL_OVER_DIAG, NESTING, column_sigma_max, nesting_breaks
 from lintx.tasks import noise_from_label
 
 HEADS = (1, 2, 4)
@@ -99,6 +100,29 @@ def against_adarr(rows: list[dict], baselines: list[dict], columns: Sequence[str
     return out
 
 
+def promises(rows: list[dict], baselines: list[dict]) -> dict[str, tuple[int, list[str]]]:
+    """The method's promises (``docs/method.md``) on the models of settings Table 1 lacks (more heads, or another
+    ``(d, n)``), each group of one ``(d, n, heads)`` checked on its own: no divergence (a finite median); the
+    nesting (:func:`lintx.table1_text.nesting_breaks`); from ``FULL_DEPTH`` layers FULL at most
+    ``FULL_OVER_DIAG`` times DIAG; from ``ADARR_DEPTH`` layers DIAG and FULL below ADARR of their ``(d, n)``
+    where ``sigma_max >= ADARR_SIGMA``. Per promise: the cells checked and those that break it."""
+    found = [r for r in rows if r.get("seeds_found") and r["layers"] is not None and (r["heads"], r["d"], r["n"]) != (1, 10, 20)]
+    key = lambda r: (r["variant"].upper(), r["layers"], r["column"], r["d"], r["n"], r["heads"])  # noqa: E731
+    name = lambda k: f"{k[0]} {k[1]} `{k[2]}` at d = {k[3]}, n = {k[4]}" + (f", {k[5]} heads" if k[5] > 1 else "")  # noqa: E731
+    median = {key(r): r["median"] for r in found}
+    finite = {k: v for k, v in median.items() if np.isfinite(v)}
+    adarr = {(b["column"], b["d"], b["n"]): b["median"] for b in baselines if b["variant"] == "ADARR"}
+    pairs = [(k, ("DIAG", *k[1:])) for k in finite if k[0] == "FULL" and k[1] >= FULL_DEPTH and ("DIAG", *k[1:]) in finite]
+    noisy = [k for k in finite if k[0] in ("DIAG", "FULL") and k[1] >= ADARR_DEPTH and (k[2], k[3], k[4]) in adarr
+             and (s := column_sigma_max(k[2])) is not None and s >= ADARR_SIGMA]
+    return {"finite": (len(median), [name(k) for k in median if k not in finite]),
+            "nesting": (len(finite), [f"{name(k)} {finite[k]:.3g} > {f'{j[1]} layers' if j[0] == k[0] else j[0]} {finite[j]:.3g}"
+                                      for k, j in nesting_breaks(finite, NESTING)]),
+            "full_over_diag": (len(pairs), [f"{name(k)}: {finite[k] / finite[j]:.3f}" for k, j in pairs if finite[k] > FULL_OVER_DIAG * finite[j]]),
+            "below_adarr": (len(noisy), [f"{name(k)} {finite[k]:.3g} / {adarr[k[2], k[3], k[4]]:.3g}" for k in noisy
+                                         if not finite[k] < adarr[k[2], k[3], k[4]]])}
+
+
 def markdown_grid(rows: list[dict], keys: Sequence[str], depths: Sequence[int], columns: Sequence[str]) -> list[str]:
     """A markdown table: one line per distinct ``keys`` of the rows (e.g. variant and heads), per column a
     cell for each depth (the median, ``-`` where there is no checkpoint)."""
@@ -162,4 +186,14 @@ def page(profile: str, protocol: Protocol, heads: dict, shapes: dict, figures: d
     lost = [r for r in s["adarr"] if r["over_adarr"] >= 1]
     out += ["", "Where the learned algorithm does not beat ADARR: " + (", ".join(f"`{r['column']}` at d = {r['d']}, n = {r['n']}" for r in lost)
                                                                       if lost else "nowhere in this grid") + ".", ""]
-    return "\n".join(out)
+    out += ["## The method's promises on these settings", "",
+            "None of these settings is Table 1's, and nothing was tuned on them. Each group of one `(d, n, heads)` checked "
+            "on its own (`lintx.beyond.promises`):", ""]
+    said = {"finite": "**No divergence** (a finite median)",
+            "nesting": f"**The nesting** (a deeper model, FULL against DIAG, DIAG against GD++, not more than {NESTING:.0%} above)",
+            "full_over_diag": f"**FULL at most {FULL_OVER_DIAG:g}x DIAG from {FULL_DEPTH} layers**",
+            "below_adarr": f"**DIAG and FULL below ADARR from {ADARR_DEPTH} layers at `sigma_max >= {ADARR_SIGMA:g}`**"}
+    for k, (checked, broken) in promises(h["rows"] + s["rows"], s["baselines"]).items():
+        out.append(f"- {said[k]} {'holds' if not broken else 'does not hold'}: {checked - len(broken)} of {checked} cells"
+                   + (f"; the others: {'; '.join(broken)}." if broken else "."))
+    return "\n".join(out + [""])

@@ -43,3 +43,22 @@ def test_markdown_grid_has_a_line_per_variant_and_head_count_and_a_dash_where_no
     lines = beyond.markdown_grid(ROWS + [{**_row("full", 4, 3, "u5", math.nan), "seeds_found": 0}], ("variant", "heads"), [3, 4], ["u5"])
     assert lines[0] == "| variant | heads | `u5` L=3 | `u5` L=4 |"
     assert "| full | 1 | 0.333 | 0.25 |" in lines and "| full | 4 | - | - |" in lines and len(lines) == 2 + 5
+
+
+def test_promises_check_only_settings_table1_lacks_and_name_each_break():
+    rows = [_row("gdpp", 1, L, "u5", m, 5, 10) for L, m in ((3, 0.30), (4, 0.20), (5, 0.19))] \
+        + [_row("diag", 1, L, "u5", m, 5, 10) for L, m in ((3, 0.25), (4, 0.21), (5, 0.12))] \
+        + [_row("full", 1, L, "u5", m, 5, 10) for L, m in ((3, 0.24), (4, 0.08), (5, 0.13))] \
+        + [_row("diag", 2, 4, "u5", math.inf), _row("full", 2, 4, "u5", 0.05)] \
+        + [_row("diag", 1, 4, "u5", 9.0)]  # Table 1's own setting (one head, d = 10, n = 20): not checked
+    base = [{"variant": "ADARR", "d": d, "n": n, "column": "u5", "median": 0.1} for d, n in ((5, 10), (10, 20))]
+    out = beyond.promises(rows, base)
+    assert out["finite"] == (11, ["DIAG 4 `u5` at d = 10, n = 20, 2 heads"])
+    checked, broken = out["nesting"]  # DIAG 4 above GD++ 4, FULL 5 above FULL 4 and above DIAG 5
+    assert checked == 10 and sorted(broken) == sorted(["DIAG 4 `u5` at d = 5, n = 10 0.21 > GDPP 0.2",
+                                                       "FULL 5 `u5` at d = 5, n = 10 0.13 > 4 layers 0.08",
+                                                       "FULL 5 `u5` at d = 5, n = 10 0.13 > DIAG 0.12"])
+    assert out["full_over_diag"] == (1, ["FULL 5 `u5` at d = 5, n = 10: 1.083"])
+    checked, broken = out["below_adarr"]  # DIAG 4-5 and FULL 4-5 at (5, 10), FULL 4 with 2 heads
+    assert checked == 5 and sorted(broken) == sorted(["DIAG 4 `u5` at d = 5, n = 10 0.21 / 0.1", "DIAG 5 `u5` at d = 5, n = 10 0.12 / 0.1",
+                                                      "FULL 5 `u5` at d = 5, n = 10 0.13 / 0.1"])

@@ -80,6 +80,7 @@ def test_notebook_runs_and_writes_its_figures(nb, tmp_path):
     if nb.name == "beyond.ipynb":
         text = (tmp_path / "beyond.md").read_text()
         assert "## Heads" in text and "| diag | 2 |" in text and "| 4 | 8 | 2 | `u1` |" in text
+        assert "- **No divergence** (a finite median) holds" in text and "- **The nesting**" in text
     if nb.name == "table1.ipynb":
         text = (tmp_path / "figures" / "table1.md").read_text()
         assert "| DIAG | 1 |" in text and "| ADARR |" in text and "median over 2 evaluation sets" in text
