@@ -166,14 +166,17 @@ def page(profile: str, protocol: Protocol, heads: dict, shapes: dict, figures: d
     out += markdown_grid(h["rows"], ("variant", "heads"), h["depths"], h["columns"])
     deep = [r for r in h["comparison"] if r["layers"] >= 3] or h["comparison"]  # 3+ layers, where the variants part
     least = min(r["layers"] for r in deep)
+    out += ["", "A `-` is a model not trained: the grids are cut to their budget (`benchmarks/RESULTS.md`, \"Beyond the paper\").", ""]
     for H in h["heads"]:
-        ratio = [r[f"diag_{H}_over_full_1"] for r in deep]
-        gap = [r[f"full_over_diag_{H}"] for r in deep]
-        out += ["", f"- **DIAG with {H} head{'s' * (H > 1)} against FULL with one** ({least}+ layers): DIAG / FULL from "
-                f"{np.nanmin(ratio):.3g} to {np.nanmax(ratio):.3g} (median {np.nanmedian(ratio):.3g}); "
-                f"within 5% in {sum(x <= 1.05 for x in ratio)} of {len(ratio)} cells.",
-                f"- **FULL against DIAG, both with {H}**: FULL / DIAG from {np.nanmin(gap):.3g} to {np.nanmax(gap):.3g} "
-                f"(median {np.nanmedian(gap):.3g})."]
+        ratio = [x for r in deep if np.isfinite(x := r[f"diag_{H}_over_full_1"])]
+        gap = [x for r in deep if np.isfinite(x := r[f"full_over_diag_{H}"])]
+        s_ = "s" * (H > 1)
+        out.append(f"- **DIAG with {H} head{s_} against FULL with one** ({least}+ layers): "
+                   + (f"DIAG / FULL from {min(ratio):.3g} to {max(ratio):.3g} (median {np.median(ratio):.3g}); within 5% in "
+                      f"{sum(x <= 1.05 for x in ratio)} of {len(ratio)} cells." if ratio else "not trained."))
+        out.append(f"- **FULL against DIAG, both with {H} head{s_}**: "
+                   + (f"FULL / DIAG from {min(gap):.3g} to {max(gap):.3g} (median {np.median(gap):.3g}) in {len(gap)} cells."
+                      if gap else "not trained."))
     out += ["", f"![learned weights per head]({figures['weights']})", "",
             "## Shapes", "",
             f"GD++, DIAG and FULL with {min(s['depths'])}-{max(s['depths'])} layers at each `(d, n)`, seed {s['seeds']}, "
@@ -184,6 +187,9 @@ def page(profile: str, protocol: Protocol, heads: dict, shapes: dict, figures: d
     out += [f"| {r['d']} | {r['n']} | {r['n_over_d']:g} | `{r['column']}` | {r['best']} | {r['median']:.3g} | {r['adarr']:.3g} | "
             f"{r['tunedrr']:.3g} | {r['over_adarr']:.3g} | {r['over_tunedrr']:.3g} |" for r in s["adarr"]]
     lost = [r for r in s["adarr"] if r["over_adarr"] >= 1]
+    untrained = [f"`{c}` at d = {d}, n = {n}" for d, n in s["shapes"] for c in s["columns"]
+                 if not any((r["d"], r["n"], r["column"]) == (d, n, c) and r.get("seeds_found") for r in s["rows"])]
+    out += ["", "Not trained (the budget): " + ", ".join(untrained) + "."] if untrained else []
     out += ["", "Where the learned algorithm does not beat ADARR: " + (", ".join(f"`{r['column']}` at d = {r['d']}, n = {r['n']}" for r in lost)
                                                                       if lost else "nowhere in this grid") + ".", ""]
     out += ["## The method's promises on these settings", "",
