@@ -115,9 +115,11 @@ def promises(rows: list[dict], baselines: list[dict]) -> dict[str, tuple[int, li
     pairs = [(k, ("DIAG", *k[1:])) for k in finite if k[0] == "FULL" and k[1] >= FULL_DEPTH and ("DIAG", *k[1:]) in finite]
     noisy = [k for k in finite if k[0] in ("DIAG", "FULL") and k[1] >= ADARR_DEPTH and (k[2], k[3], k[4]) in adarr
              and (s := column_sigma_max(k[2])) is not None and s >= ADARR_SIGMA]
+    above: dict[tuple, list[str]] = {}  # each model that breaks the nesting: what it is above
+    for k, j in nesting_breaks(finite, NESTING):
+        above.setdefault(k, []).append(f"{f'{j[1]} layers' if j[0] == k[0] else j[0]} {finite[j]:.3g}")
     return {"finite": (len(median), [name(k) for k in median if k not in finite]),
-            "nesting": (len(finite), [f"{name(k)} {finite[k]:.3g} > {f'{j[1]} layers' if j[0] == k[0] else j[0]} {finite[j]:.3g}"
-                                      for k, j in nesting_breaks(finite, NESTING)]),
+            "nesting": (len(finite), [f"{name(k)} {finite[k]:.3g} > {' and '.join(v)}" for k, v in above.items()]),
             "full_over_diag": (len(pairs), [f"{name(k)}: {finite[k] / finite[j]:.3f}" for k, j in pairs if finite[k] > FULL_OVER_DIAG * finite[j]]),
             "below_adarr": (len(noisy), [f"{name(k)} {finite[k]:.3g} / {adarr[k[2], k[3], k[4]]:.3g}" for k in noisy
                                          if not finite[k] < adarr[k[2], k[3], k[4]]])}
