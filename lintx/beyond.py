@@ -23,7 +23,7 @@ from lintx.method import get_profile, names
 from lintx.model import ModelConfig
 from lintx.store import logged_seconds
 from lintx.table1 import baseline_cells, model_cell
-from lintx.table1_text import ADARR_DEPTH, ADARR_SIGMA, FULL_DEPTH, FULL_OVER_DIAG, NESTING, column_sigma_max, nesting_breaks
+from lintx.table1_text import ADARR_DEPTH, ADARR_SIGMA, FULL_DEPTH, FULL_OVER_DIAG, NESTING, below_adarr_expected, nesting_breaks
 from lintx.tasks import noise_from_label
 
 HEADS = (1, 2, 4)
@@ -113,8 +113,7 @@ def promises(rows: list[dict], baselines: list[dict]) -> dict[str, tuple[int, li
     finite = {k: v for k, v in median.items() if np.isfinite(v)}
     adarr = {(b["column"], b["d"], b["n"]): b["median"] for b in baselines if b["variant"] == "ADARR"}
     pairs = [(k, ("DIAG", *k[1:])) for k in finite if k[0] == "FULL" and k[1] >= FULL_DEPTH and ("DIAG", *k[1:]) in finite]
-    noisy = [k for k in finite if k[0] in ("DIAG", "FULL") and k[1] >= ADARR_DEPTH and (k[2], k[3], k[4]) in adarr
-             and (s := column_sigma_max(k[2])) is not None and s >= ADARR_SIGMA]
+    noisy = [k for k in finite if (k[2], k[3], k[4]) in adarr and below_adarr_expected(*k[:3])]
     above: dict[tuple, list[str]] = {}  # each model that breaks the nesting: what it is above
     for k, j in nesting_breaks(finite, NESTING):
         above.setdefault(k, []).append(f"{f'{j[1]} layers' if j[0] == k[0] else j[0]} {finite[j]:.3g}")
@@ -189,8 +188,8 @@ def page(profile: str, protocol: Protocol, heads: dict, shapes: dict, figures: d
     out += [f"| {r['d']} | {r['n']} | {r['n_over_d']:g} | `{r['column']}` | {r['best']} | {r['median']:.3g} | {r['adarr']:.3g} | "
             f"{r['tunedrr']:.3g} | {r['over_adarr']:.3g} | {r['over_tunedrr']:.3g} |" for r in s["adarr"]]
     lost = [r for r in s["adarr"] if r["over_adarr"] >= 1]
-    untrained = [f"`{c}` at d = {d}, n = {n}" for d, n in s["shapes"] for c in s["columns"]
-                 if not any((r["d"], r["n"], r["column"]) == (d, n, c) and r.get("seeds_found") for r in s["rows"])]
+    learned = {(r["d"], r["n"], r["column"]) for r in s["adarr"]}  # against_adarr has a row where a model was trained
+    untrained = [f"`{c}` at d = {d}, n = {n}" for d, n in s["shapes"] for c in s["columns"] if (d, n, c) not in learned]
     out += ["", "Not trained (the budget): " + ", ".join(untrained) + "."] if untrained else []
     out += ["", "Where the learned algorithm does not beat ADARR: " + (", ".join(f"`{r['column']}` at d = {r['d']}, n = {r['n']}" for r in lost)
                                                                       if lost else "nowhere in this grid") + ".", ""]

@@ -151,9 +151,16 @@ def _differences(found: list[dict]) -> list[str]:
                for f, d in order] or ["- none"])]
 
 
-def column_sigma_max(column: str):
+def _sigma_max(column: str):
     """``sigma_max`` of a uniform column (``u4.5``: 4.5); None for a categorical or fixed one."""
     return getattr(noise_from_label(column), "sigma_max", None)
+
+
+def below_adarr_expected(method: str, layers: int, column: str) -> bool:
+    """Whether the paper's finding puts this model below ADARR: DIAG or FULL with ``ADARR_DEPTH`` or more layers
+    on a uniform column with ``sigma_max >= ADARR_SIGMA``."""
+    s = _sigma_max(column)
+    return method in ("DIAG", "FULL") and layers >= ADARR_DEPTH and s is not None and s >= ADARR_SIGMA
 
 
 def nesting_breaks(median: dict[tuple, float], tol: float = NESTING) -> list[tuple[tuple, tuple]]:
@@ -197,8 +204,7 @@ def _findings(rows: list[dict]) -> list[str]:
         far = [f"{r['method']} {r['layers']} {r['ratio']:.3g}x" for r in quiet if r["median"] > NOISELESS_FACTOR * r["paper"]]
         out.append(f"- **The noiseless column within {NOISELESS_FACTOR:g}x the paper from {NOISELESS_DEPTH} layers** "
                    f"{verdict(not far)}: {len(quiet) - len(far)} of {len(quiet)} cells" + (f"; the others: {', '.join(far)}" if far else "") + ".")
-    noisy = [(r, cell["ADARR", None, k[2]]) for k, r in models.items() if k[0] in ("DIAG", "FULL") and k[1] >= ADARR_DEPTH
-             and (s := column_sigma_max(k[2])) is not None and s >= ADARR_SIGMA and ("ADARR", None, k[2]) in cell]
+    noisy = [(r, cell["ADARR", None, k[2]]) for k, r in models.items() if below_adarr_expected(*k) and ("ADARR", None, k[2]) in cell]
     if noisy:
         above = [f"{_cell(r)} {r['median']:.3g} / {a['median']:.3g}" for r, a in noisy if not r["median"] < a["median"]]
         out.append(f"- **DIAG and FULL below ADARR from {ADARR_DEPTH} layers at `sigma_max >= {ADARR_SIGMA:g}`** "
