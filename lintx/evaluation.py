@@ -38,7 +38,7 @@ from lintx import metrics
 from lintx.checkpoint import atomic_write, load, read_sidecar
 from lintx.metrics import EVAL_CHUNK
 from lintx.model import check_int
-from lintx.ridge import AdaRR, ConstRR, TunedRR, tune_baselines
+from lintx.ridge import AdaRR, ConstRR, TunedRR, adarr_defined, tune_baselines
 from lintx.store import locked
 from lintx.tasks import D, N, noise_from_label
 from lintx.versions import EVAL_NUMERICS, code_version
@@ -233,15 +233,22 @@ def _sizes(d: int, n: int) -> dict:
 
 
 def tuned_baselines(data_dir, label: str, tune_seed: int = 1, num: int = 100_000, d: int = D, n: int = N) -> dict:
-    """CONSTRR, ADARR, TUNEDRR for a noise setting (and ``d``, ``n``), tuned on sequences of ``tune_seed`` (cached)."""
+    """CONSTRR, ADARR, TUNEDRR for a noise setting (and ``d``, ``n``), tuned on sequences of ``tune_seed`` (cached);
+    CONSTRR alone where ADARR is not defined (``n <= d``, :func:`lintx.ridge.adarr_defined`)."""
     noise = noise_from_label(label)
 
     def tune():
         b = tune_baselines(noise, jax.random.key(tune_seed), num, d, n)
-        return {"CONSTRR": {"s2": b["CONSTRR"].s2}, "TUNEDRR": {"multiplier": b["TUNEDRR"].multiplier, "threshold": b["TUNEDRR"].threshold}}
+        tuned = {"CONSTRR": {"s2": b["CONSTRR"].s2}}
+        if "TUNEDRR" in b:
+            tuned["TUNEDRR"] = {"multiplier": b["TUNEDRR"].multiplier, "threshold": b["TUNEDRR"].threshold}
+        return tuned
 
     p = cached(Path(data_dir) / "evals", {"tune": noise.to_json(), "tune_seed": tune_seed, "num": num, **_sizes(d, n)}, tune)
-    return {"CONSTRR": ConstRR(p["CONSTRR"]["s2"]), "ADARR": AdaRR(), "TUNEDRR": TunedRR(p["TUNEDRR"]["multiplier"], p["TUNEDRR"]["threshold"])}
+    out = {"CONSTRR": ConstRR(p["CONSTRR"]["s2"])}
+    if adarr_defined(d, n):
+        out.update(ADARR=AdaRR(), TUNEDRR=TunedRR(p["TUNEDRR"]["multiplier"], p["TUNEDRR"]["threshold"]))
+    return out
 
 
 def evaluate_baseline(data_dir, name: str, baseline, label: str, eval_seed: int, num: int, d: int = D, n: int = N) -> dict:

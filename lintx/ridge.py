@@ -83,10 +83,16 @@ def ridge_predict(tokens: jax.Array, s2: jax.Array) -> jax.Array:
     return jnp.einsum("...i,...i->...", ridge_weights(tokens, s2), stats(tokens).x_query)
 
 
+def adarr_defined(d: int, n: int) -> bool:
+    """ADARR's noise estimate, and TUNEDRR built on it, exist only with more examples than features: at
+    ``n <= d`` the least-squares fit interpolates the context and leaves no residual to estimate from."""
+    return n > d
+
+
 def adarr_variance(tokens: jax.Array) -> jax.Array:
     """ADARR's unbiased noise estimate ``||y - X w_ols||^2 / (n - d)``; needs ``n > d``."""
     n, d = tokens.shape[-2] - 1, tokens.shape[-1] - 1
-    if n <= d:
+    if not adarr_defined(d, n):
         raise ValueError(f"ADARR's noise estimate needs n > d (more examples than features), got n={n}, d={d}")
     st = stats(tokens)
     w = spd_solve(st.Sigma, st.alpha)
@@ -145,7 +151,8 @@ def _spectral(tokens, y_query) -> _Spectral:
     st = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), stats(tokens))
     e, U = np.linalg.eigh(st.Sigma)
     xz = np.einsum("bij,bi->bj", U, st.x_query) * np.einsum("bij,bi->bj", U, st.alpha)
-    s2_ada = np.asarray(jax.jit(adarr_variance)(tokens), np.float64)
+    n, d = tokens.shape[-2] - 1, tokens.shape[-1] - 1
+    s2_ada = np.asarray(jax.jit(adarr_variance)(tokens), np.float64) if adarr_defined(d, n) else np.full(e.shape[:-1], np.nan)
     return _Spectral(*(jnp.asarray(a, jnp.float32) for a in (e, xz, s2_ada, y_query)))
 
 
@@ -169,12 +176,12 @@ def tune_constrr(noise: Noise, key: jax.Array, num: int = 100_000, d: int = 10, 
     """
     sp = _tuning_set(noise, key, num, d, n)
     grid = np.concatenate([[0.0], np.logspace(-4, 3, 71)])
-    err = np.asarray(_sq_errors(sp, jnp.asarray(grid)[:, None]))
+    err = np.nan_to_num(np.asarray(_sq_errors(sp, jnp.asarray(grid)[:, None])), nan=np.inf)  # s2 = 0 at n < d: 0 / 0
     i = int(np.argmin(err))
     if i > 0:
         lo, hi = np.log10(grid[max(i - 1, 1)]), np.log10(grid[min(i + 1, len(grid) - 1)])
         fine = np.logspace(lo, hi, 41)
-        err_f = np.asarray(_sq_errors(sp, jnp.asarray(fine)[:, None]))
+        err_f = np.nan_to_num(np.asarray(_sq_errors(sp, jnp.asarray(fine)[:, None])), nan=np.inf)
         if err_f.min() < err[i]:
             return ConstRR(float(fine[np.argmin(err_f)]))
     return ConstRR(float(grid[i]))
@@ -186,7 +193,7 @@ def tune_tunedrr(noise: Noise, key: jax.Array, num: int = 100_000, d: int = 10, 
     Grid over ``log10 multiplier`` in [-1, 1] (41 points) x ``log10 threshold`` in [-2, 3] (51 points,
     plus no threshold), then a 21 x 21 grid over the neighbouring cells of the best point.
     """
-    if n <= d:
+    if not adarr_defined(d, n):
         raise ValueError(f"TUNEDRR builds on ADARR's estimate, which needs n > d, got n={n}, d={d}")
     sp = _tuning_set(noise, key, num, d, n)
 
@@ -211,8 +218,11 @@ def tune_tunedrr(noise: Noise, key: jax.Array, num: int = 100_000, d: int = 10, 
 
 
 def tune_baselines(noise: Noise, key: jax.Array, num: int = 100_000, d: int = 10, n: int = 20) -> dict:
-    """The three baselines for one noise distribution, tuned on sequences drawn with ``key``."""
+    """The three baselines for one noise distribution, tuned on sequences drawn with ``key``; CONSTRR alone
+    where ADARR is not defined (:func:`adarr_defined`)."""
     if isinstance(num, bool) or not isinstance(num, numbers.Integral) or num < 1:
         raise ValueError(f"tune_num (sequences to tune the baselines on) must be a positive integer, got {num!r}")
     k1, k2 = jax.random.split(key)
+    if not adarr_defined(d, n):
+        return {"CONSTRR": tune_constrr(noise, k1, num, d, n)}
     return {"CONSTRR": tune_constrr(noise, k1, num, d, n), "ADARR": AdaRR(), "TUNEDRR": tune_tunedrr(noise, k2, num, d, n)}

@@ -32,11 +32,13 @@ def test_a_missing_row_is_an_error_and_a_model_without_checkpoints_a_nan():
 
 def test_against_adarr_takes_the_best_learned_model_of_each_shape():
     rows = [_row("gdpp", 1, 2, "u1", 0.5, 5, 10), _row("full", 1, 3, "u1", 0.2, 5, 10), _row("diag", 1, 3, "u1", 0.3, 10, 10)]
-    base = [{"variant": b, "d": d, "n": n, "column": "u1", "median": m} for d, n in ((5, 10), (10, 10)) for b, m in (("ADARR", 0.25), ("TUNEDRR", 0.1))]
+    base = [{"variant": b, "d": 5, "n": 10, "column": "u1", "median": m} for b, m in (("CONSTRR", 0.4), ("ADARR", 0.25), ("TUNEDRR", 0.1))]
+    base += [{"variant": "CONSTRR", "d": 10, "n": 10, "column": "u1", "median": 0.6}]  # at n = d ADARR and TUNEDRR are not defined
     out = beyond.against_adarr(rows, base, ["u1"], [(5, 10), (10, 10), (20, 40)])
     assert [(r["d"], r["n"], r["best"]) for r in out] == [(5, 10, "full 3"), (10, 10, "diag 3")]  # (20, 40): no models, no row
-    assert out[0]["over_adarr"] == pytest.approx(0.8) and out[1]["over_adarr"] == pytest.approx(1.2)
-    assert out[0]["n_over_d"] == 2 and out[1]["over_tunedrr"] == pytest.approx(3.0)
+    assert out[0]["over_adarr"] == pytest.approx(0.8) and out[0]["over_tunedrr"] == pytest.approx(2.0)
+    assert out[0]["n_over_d"] == 2 and out[1]["over_constrr"] == pytest.approx(0.5)
+    assert math.isnan(out[1]["adarr"]) and math.isnan(out[1]["over_adarr"]) and math.isnan(out[1]["over_tunedrr"])
 
 
 def test_markdown_grid_has_a_line_per_variant_and_head_count_and_a_dash_where_nothing_was_trained():

@@ -22,7 +22,7 @@ TINY = {
     "fig5_layer_readout.ipynb": dict(profile="tiny", seeds=[0, 1], num=2000, eval_seeds=[10001, 10002], selection_seeds=[20001], selection_num=500, tune_num=5000, depths=[1, 2], variants=["diag"], d=5, n=10),
     "table1.ipynb": dict(profile="tiny", seeds=[0], num=2000, eval_seeds=[10001, 10002], selection_seeds=[20001], selection_num=500, tune_num=5000, columns=["u1"], depths=[1]),
     "tails.ipynb": dict(profile="tiny", seeds=[0], selection_seeds=[20001], selection_num=500, num=2000, models=["diag-2-u1"], d=5, n=10),
-    "beyond.ipynb": dict(profile="tiny", heads=[1, 2], head_columns=["u1"], head_depths=[1, 2], head_seeds=[0], shapes=["5x10", "4x8"],
+    "beyond.ipynb": dict(profile="tiny", heads=[1, 2], head_columns=["u1"], head_depths=[1, 2], head_seeds=[0], shapes=["5x10", "4x4"],
                          shape_columns=["u1"], shape_depths=[1, 2], weights_heads=2, weights_column="u1", weights_depth=2, num=2000,
                          eval_seeds=[10001, 10002], selection_seeds=[20001], selection_num=500, tune_num=5000, train_missing=True, doc=""),
     "theory.ipynb": dict(profile="tiny", theory_depth=1, gap_column="u1", columns=["u1"], kappas=[10], eps=1e-3,
@@ -79,7 +79,7 @@ def test_notebook_runs_and_writes_its_figures(nb, tmp_path):
     run(nb, tmp_path, **({"doc": str(tmp_path / "beyond.md")} if nb.name == "beyond.ipynb" else {}))
     if nb.name == "beyond.ipynb":
         text = (tmp_path / "beyond.md").read_text()
-        assert "## Heads" in text and "| diag | 2 |" in text and "| 4 | 8 | 2 | `u1` |" in text
+        assert "## Heads" in text and "| diag | 2 |" in text and "| 4 | 4 | 1 | `u1` |" in text and "n/a" in text
         assert "- **No divergence** (a finite median) holds" in text and "- **The nesting**" in text
     if nb.name == "table1.ipynb":
         text = (tmp_path / "figures" / "table1.md").read_text()

@@ -5,7 +5,7 @@ import pytest
 
 from lintx.metrics import evaluate
 from lintx.reference import paper_table1
-from lintx.ridge import AdaRR, adarr_variance, ridge_predict, ridge_weights, spd_solve, tune_baselines
+from lintx.ridge import AdaRR, adarr_defined, adarr_variance, ridge_predict, ridge_weights, spd_solve, tune_baselines, tune_tunedrr
 from lintx.tasks import Fixed, Uniform, noise_from_label, sample_batch
 
 
@@ -40,7 +40,9 @@ def test_adarr_needs_more_examples_than_features(key):
     with pytest.raises(ValueError, match="n > d"):
         adarr_variance(b.tokens)
     with pytest.raises(ValueError, match="n > d"):
-        tune_baselines(Fixed(1.0), key, 100, d=10, n=8)
+        tune_tunedrr(Fixed(1.0), key, 100, d=10, n=8)
+    assert not adarr_defined(10, 10) and adarr_defined(10, 11)
+    assert list(tune_baselines(Fixed(1.0), key, 100, d=10, n=8)) == ["CONSTRR"]  # the two that need n > d are left out
 
 
 # Table 1 cells of the issue: sigma_max in {1, 3, 5, 7} and {1, 3, 5}. ADARR's squared errors are
