@@ -175,13 +175,14 @@ def tune_constrr(noise: Noise, key: jax.Array, num: int = 100_000, d: int = 10, 
     neighbourhood. Returns the minimiser of the tuning-set MSE.
     """
     sp = _tuning_set(noise, key, num, d, n)
+    errors = lambda s2: np.nan_to_num(np.asarray(_sq_errors(sp, jnp.asarray(s2)[:, None])), nan=np.inf)  # noqa: E731 (s2 = 0 at n < d: 0 / 0)
     grid = np.concatenate([[0.0], np.logspace(-4, 3, 71)])
-    err = np.nan_to_num(np.asarray(_sq_errors(sp, jnp.asarray(grid)[:, None])), nan=np.inf)  # s2 = 0 at n < d: 0 / 0
+    err = errors(grid)
     i = int(np.argmin(err))
     if i > 0:
         lo, hi = np.log10(grid[max(i - 1, 1)]), np.log10(grid[min(i + 1, len(grid) - 1)])
         fine = np.logspace(lo, hi, 41)
-        err_f = np.nan_to_num(np.asarray(_sq_errors(sp, jnp.asarray(fine)[:, None])), nan=np.inf)
+        err_f = errors(fine)
         if err_f.min() < err[i]:
             return ConstRR(float(fine[np.argmin(err_f)]))
     return ConstRR(float(grid[i]))
@@ -223,6 +224,7 @@ def tune_baselines(noise: Noise, key: jax.Array, num: int = 100_000, d: int = 10
     if isinstance(num, bool) or not isinstance(num, numbers.Integral) or num < 1:
         raise ValueError(f"tune_num (sequences to tune the baselines on) must be a positive integer, got {num!r}")
     k1, k2 = jax.random.split(key)
-    if not adarr_defined(d, n):
-        return {"CONSTRR": tune_constrr(noise, k1, num, d, n)}
-    return {"CONSTRR": tune_constrr(noise, k1, num, d, n), "ADARR": AdaRR(), "TUNEDRR": tune_tunedrr(noise, k2, num, d, n)}
+    out = {"CONSTRR": tune_constrr(noise, k1, num, d, n)}
+    if adarr_defined(d, n):
+        out.update(ADARR=AdaRR(), TUNEDRR=tune_tunedrr(noise, k2, num, d, n))
+    return out
